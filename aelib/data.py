@@ -1,0 +1,275 @@
+"""Reading, normalising, splitting and caching image data sets.
+
+Any folder of photos (CelebA-HQ as downloaded, UTKFace, a user's own) becomes a
+uint8 array of shape (N, size, size, 3): every image is converted to 8-bit RGB,
+centre-cropped to a square and resized, as the paper prepares CelebA-HQ at
+128x128. Arrays are cached under :func:`aelib.config.cache_dir`, keyed by the
+source files and the parameters, so a second run reads one ``.npz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from aelib.config import DEFAULT_SEED, DEFAULT_SPLIT, IMAGE_EXTENSIONS, IMAGE_SIZE, cache_dir
+from aelib.errors import AelibError
+
+EMBEDDED_CROPS_PER_PHOTO = 100
+_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images of one source, split deterministically.
+
+    Attributes:
+        name: what the data is, for labelling results ("embedded", or the folder).
+        train, val, test: uint8 arrays of shape (N, H, W, 3).
+        test_names: the source file (or crop) of each test image.
+    """
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    test_names: tuple[str, ...]
+
+
+def to_rgb_uint8(image: Image.Image) -> np.ndarray:
+    """Converts a Pillow image of any mode to an (H, W, 3) uint8 array.
+
+    Grayscale is replicated, palette images are expanded, 16- and 32-bit
+    integer images are scaled to 8 bits (Pillow's own conversion would clip
+    them), and transparency is composited over white.
+    """
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        values = np.asarray(image, dtype=np.float64)
+        scale = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        gray = np.clip(np.rint(values * (255.0 / scale)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    if image.mode == "F":
+        gray = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    return np.asarray(image.convert("RGB"))
+
+
+def center_crop_resize(pixels: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
+    """Crops the largest centred square and resizes it to size x size (Lanczos)."""
+    height, width = pixels.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = Image.fromarray(pixels[top : top + side, left : left + side])
+    if side != size:
+        square = square.resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(square)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Reads one image file as an (H, W, 3) uint8 array.
+
+    Raises:
+        AelibError: the file is missing, empty, not an image, or corrupt.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb_uint8(image)
+    except FileNotFoundError:
+        raise AelibError(f"no such file: {path}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise AelibError(f"cannot read {path} as an image ({error})") from None
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """All image files below folder, recursively, in sorted order.
+
+    Raises:
+        AelibError: the folder does not exist, is not a folder, or holds no images.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise AelibError(f"image folder not found: {folder}")
+    if not folder.is_dir():
+        raise AelibError(f"not a folder: {folder}")
+    paths = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+    )
+    if not paths:
+        raise AelibError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}")
+    return paths
+
+
+def load_folder(
+    folder: str | Path, size: int = IMAGE_SIZE, use_cache: bool = True
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Loads every readable image below folder as an (N, size, size, 3) uint8 array.
+
+    Unreadable or corrupt files are skipped, counted and named in one warning.
+
+    Args:
+        folder: any folder of images, searched recursively.
+        size: side of the square output images.
+        use_cache: read and write the processed array under ``cache_dir()``.
+
+    Returns:
+        The images and, for each, its path relative to folder.
+
+    Raises:
+        AelibError: the folder is missing or empty, or no file in it is readable.
+    """
+    folder = Path(folder)
+    paths = list_images(folder)
+    cache_file = _cache_path(folder, paths, size)
+    if use_cache and cache_file.exists():
+        with np.load(cache_file) as cached:
+            return cached["images"], tuple(str(n) for n in cached["names"])
+
+    images, names, skipped = [], [], []
+    for path in tqdm(paths, desc=f"reading {folder.name or folder}", unit="img", leave=False):
+        try:
+            images.append(center_crop_resize(read_image(path), size))
+            names.append(str(path.relative_to(folder)))
+        except AelibError:
+            skipped.append(str(path.relative_to(folder)))
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (" …" if len(skipped) > 10 else "")
+        warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {folder}: {shown}", stacklevel=2)
+    if not images:
+        raise AelibError(f"none of the {len(paths)} image files in {folder} could be read")
+
+    array = np.stack(images)
+    if use_cache:
+        _atomic_save_npz(cache_file, images=array, names=np.array(names))
+    return array, tuple(names)
+
+
+def embedded_photos() -> dict[str, np.ndarray]:
+    """The photos that installed wheels ship, so everything runs with no data at all.
+
+    scikit-image's astronaut, coffee, chelsea, rocket, motorcycle (left view),
+    Hubble deep field and retina; scikit-learn's china and flower; matplotlib's
+    Grace Hopper. Two of them are faces.
+    """
+    import matplotlib.cbook
+    import skimage.data
+    from sklearn.datasets import load_sample_images
+
+    photos = {
+        name: getattr(skimage.data, name)()
+        for name in ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina")
+    }
+    photos["motorcycle_left"] = skimage.data.stereo_motorcycle()[0]
+    sample = load_sample_images()
+    for filename, pixels in zip(sample.filenames, sample.images):
+        photos[Path(filename).stem] = pixels
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as image:
+        photos["grace_hopper"] = to_rgb_uint8(image)
+    return photos
+
+
+def embedded_crops(
+    size: int = IMAGE_SIZE, crops_per_photo: int = EMBEDDED_CROPS_PER_PHOTO, seed: int = DEFAULT_SEED
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The embedded default data set: a fixed set of random square crops of :func:`embedded_photos`.
+
+    Each crop has a random side between size and the photo's shorter side and
+    a random position, and is resized to size x size, so the set mixes close-ups
+    and wide views. The same seed gives the same crops on any machine.
+
+    Returns:
+        The crops as an (N, size, size, 3) uint8 array and a name for each.
+    """
+    rng = np.random.default_rng(seed)
+    crops, names = [], []
+    for photo_name, pixels in sorted(embedded_photos().items()):
+        height, width = pixels.shape[:2]
+        for index in range(crops_per_photo):
+            side = int(rng.integers(size, min(height, width) + 1))
+            top = int(rng.integers(0, height - side + 1))
+            left = int(rng.integers(0, width - side + 1))
+            crops.append(center_crop_resize(pixels[top : top + side, left : left + side], size))
+            names.append(f"{photo_name}#{index:03d}")
+    return np.stack(crops), tuple(names)
+
+
+def split_indices(count: int, fractions: tuple[float, float, float] = DEFAULT_SPLIT, seed: int = DEFAULT_SEED):
+    """Deterministic train/validation/test index arrays for count items.
+
+    Every split gets at least one item when count >= 3.
+    """
+    if count < 3:
+        raise AelibError(f"need at least 3 images to split into train/validation/test, got {count}")
+    order = np.random.default_rng(seed).permutation(count)
+    n_val = max(1, int(round(fractions[1] * count)))
+    n_test = max(1, int(round(fractions[2] * count)))
+    n_train = count - n_val - n_test
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+
+
+def load_dataset(
+    source: str | Path | None = None,
+    size: int = IMAGE_SIZE,
+    seed: int = DEFAULT_SEED,
+    fractions: tuple[float, float, float] = DEFAULT_SPLIT,
+    limit: int | None = None,
+) -> Dataset:
+    """Loads and splits a data set: a folder of images, or the embedded default when source is None.
+
+    Args:
+        source: folder of images (searched recursively), or None for the embedded default.
+        size: side of the square images.
+        seed: seed of the split (and of the embedded crops).
+        fractions: train, validation and test fractions.
+        limit: keep only this many images (a fixed random subset), for quick runs.
+    """
+    if source is None:
+        images, names = embedded_crops(size=size, seed=seed)
+        name = "embedded"
+    else:
+        images, names = load_folder(source, size=size)
+        name = str(source)
+    if limit is not None and limit < len(images):
+        keep = np.sort(np.random.default_rng(seed + 1).permutation(len(images))[:limit])
+        images, names = images[keep], tuple(names[i] for i in keep)
+    train, val, test = split_indices(len(images), fractions, seed)
+    return Dataset(
+        name=name,
+        train=images[train],
+        val=images[val],
+        test=images[test],
+        test_names=tuple(names[i] for i in test),
+    )
+
+
+def _cache_path(folder: Path, paths: list[Path], size: int) -> Path:
+    """A cache file named by a hash of the source files (path, size, mtime) and the parameters."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"format": _CACHE_FORMAT, "size": size, "root": str(folder.resolve())}).encode())
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return cache_dir() / f"{folder.resolve().name or 'root'}-{size}px-{digest.hexdigest()[:16]}.npz"
+
+
+def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Writes an .npz next to its destination and renames it, so a crash leaves no half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(temporary, path)

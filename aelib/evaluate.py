@@ -1,0 +1,146 @@
+"""Evaluation of an autoencoder against JPEG on held-out images (the paper's Table 1).
+
+Every image goes through the autoencoder and through JPEG at the paper's
+qualities and at the quality whose mean SSIM matches the model's. Per image we
+record PSNR, SSIM, the bytes really written, compression ratio, bits per pixel
+and encode/decode times; the summary has one row per method.
+
+Until the entropy-coded ``.aec`` format exists, the autoencoder's file is the
+paper's: the latent tensor as it comes out of the encoder, stored as a float32
+``.npy`` (see :func:`latent_to_npy`).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from aelib.baselines import encode_with_codec, match_jpeg_quality
+from aelib.config import PAPER_JPEG_QUALITIES, PAPER_TABLE_1
+from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
+from aelib.models import decoder_of, depth_of, encoder_of
+
+SUMMARY_COLUMNS = ["method", "psnr", "ssim", "compression_ratio", "bits_per_pixel", "time_per_image_s", "total_time_s"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Per-image measurements and the per-method summary (Table 1).
+
+    Attributes:
+        per_image: one row per (method, image).
+        summary: one row per method with the means, and the paper's figures beside.
+        matched_jpeg_quality: the JPEG quality whose mean SSIM is closest to the model's.
+    """
+
+    per_image: pd.DataFrame
+    summary: pd.DataFrame
+    matched_jpeg_quality: int
+
+
+def latent_to_npy(latent: np.ndarray) -> bytes:
+    """The paper's storage of a latent: the float32 tensor as an .npy file, uncompressed."""
+    buffer = io.BytesIO()
+    np.save(buffer, latent.astype(np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def npy_to_latent(data: bytes) -> np.ndarray:
+    """Reads back a latent written by :func:`latent_to_npy`."""
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def _row(method: str, name: str, original: np.ndarray, decoded: np.ndarray, size: int, encode_s: float, decode_s: float) -> dict:
+    height, width = original.shape[:2]
+    return {
+        "method": method,
+        "image": name,
+        "psnr": psnr(original, decoded),
+        "ssim": ssim(original, decoded),
+        "bytes": size,
+        "compression_ratio": compression_ratio(height, width, size),
+        "bits_per_pixel": bits_per_pixel(height, width, size),
+        "encode_s": encode_s,
+        "decode_s": decode_s,
+    }
+
+
+def autoencoder_rows(model: keras.Model, images: np.ndarray, names: tuple[str, ...], method: str) -> list[dict]:
+    """Runs each image alone through encoder → .npy bytes → decoder, timing both halves."""
+    encoder, decoder = encoder_of(model), decoder_of(model)
+    rows = []
+    for image, name in tqdm(list(zip(images, names)), desc=method, unit="img", leave=False):
+        start = time.perf_counter()
+        data = latent_to_npy(encoder(image[None].astype(np.float32) / 255.0, training=False).numpy())
+        encoded = time.perf_counter()
+        output = decoder(npy_to_latent(data), training=False).numpy()[0]
+        decoded = np.clip(np.rint(output * 255.0), 0, 255).astype(np.uint8)
+        done = time.perf_counter()
+        rows.append(_row(method, name, image, decoded, len(data), encoded - start, done - encoded))
+    return rows
+
+
+def jpeg_rows(images: np.ndarray, names: tuple[str, ...], quality: int, method: str) -> list[dict]:
+    """Runs each image through JPEG at quality via Pillow."""
+    rows = []
+    for image, name in tqdm(list(zip(images, names)), desc=method, unit="img", leave=False):
+        result = encode_with_codec(image, "jpeg", quality)
+        rows.append(_row(method, name, image, result.decoded, len(result.data), result.encode_seconds, result.decode_seconds))
+    return rows
+
+
+def summarize_rows(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Means per method, in first-seen order, with the paper's Table 1 figures where the method matches."""
+    per_image = per_image.assign(time_s=per_image.encode_s + per_image.decode_s)
+    grouped = per_image.groupby("method", sort=False)
+    summary = grouped[["psnr", "ssim", "compression_ratio", "bits_per_pixel"]].mean()
+    summary["time_per_image_s"] = grouped["time_s"].mean()
+    summary["total_time_s"] = grouped["time_s"].sum()
+    summary["images"] = grouped.size()
+    summary = summary.reset_index()
+    for column, index in (("paper_psnr", 0), ("paper_ssim", 1), ("paper_compression_ratio", 2)):
+        summary[column] = [PAPER_TABLE_1.get(m.split(" (")[0], (np.nan,) * 5)[index] for m in summary["method"]]
+    return summary
+
+
+def evaluate_model(
+    model: keras.Model,
+    images: np.ndarray,
+    names: tuple[str, ...] | None = None,
+    jpeg_qualities: tuple[int, ...] = PAPER_JPEG_QUALITIES,
+) -> Evaluation:
+    """Compares an autoencoder with JPEG on uint8 test images.
+
+    Args:
+        model: an autoencoder from :func:`aelib.models.build_autoencoder` or a saved one.
+        images: (N, H, W, 3) uint8 test images.
+        names: a name per image (indices by default).
+        jpeg_qualities: fixed JPEG qualities to include (the paper's by default).
+
+    Returns:
+        Per-image rows and the summary; the model's row is named "{depth}-layer",
+        the SSIM-matched JPEG row "JPEG q{Q} (SSIM-matched)".
+    """
+    names = names or tuple(str(i) for i in range(len(images)))
+    method = f"{depth_of(model)}-layer"
+    rows = autoencoder_rows(model, images, names, method)
+    model_ssim = float(np.mean([row["ssim"] for row in rows]))
+    matched = match_jpeg_quality(images, model_ssim)
+    rows += jpeg_rows(images, names, matched, f"JPEG q{matched} (SSIM-matched)")
+    for quality in jpeg_qualities:
+        rows += jpeg_rows(images, names, quality, f"JPEG q{quality}")
+    per_image = pd.DataFrame(rows)
+    return Evaluation(per_image, summarize_rows(per_image), matched)
+
+
+def format_table(summary: pd.DataFrame) -> str:
+    """Table 1 as Markdown: our figures, then the paper's where it has the same row."""
+    table = summary.copy()
+    table.columns = [c.replace("_", " ") for c in table.columns]
+    return table.to_markdown(index=False, floatfmt=".4g")

@@ -1,0 +1,165 @@
+"""The convolutional autoencoder family of the paper (eq. 1-3), for any encoder depth.
+
+The paper gives the structure — an encoder of Conv2D + ReLU layers ending in
+the latent tensor (eq. 1-2) and a decoder of Conv2DTranspose layers ending in a
+sigmoid (eq. 3) — but no filters, strides or latent size. Our choices:
+
+* 3x3 kernels and "same" padding throughout: cheap on a CPU, and stacked 3x3
+  layers see as far as larger kernels.
+* He-normal initialisation of the ReLU layers (He et al., 2015). With Keras's
+  default Glorot initialisation the untrained decoder outputs an almost flat
+  grey image and the hybrid loss stays on a plateau for ~180 steps; He
+  initialisation keeps the signal's variance through the ReLUs and halves that.
+* The first ``min(depth, 3)`` encoder layers have stride 2, so depths >= 3 reach
+  a 16x16 latent grid for 128x128 inputs (downsampling 8); further layers keep
+  the resolution. Deep encoders therefore cost little more to run, and the
+  10-layer model still trains on a 2-core CPU.
+* Hidden layers have 32·2^i filters, capped at 128.
+* The latent has ``round(32 · 0.85^(depth - 3))`` channels (at least 4): 32, 23,
+  17 and 10 for depths 3, 5, 7 and 10. Deeper encoders thus keep fewer latent
+  values — 8192, 5888, 4352 and 2560 per 128x128 image against 49152 input
+  values — and compress more, as the paper's do.
+* The decoder mirrors the encoder: the same number of transposed convolutions,
+  with the encoder's strides and widths in reverse, the last one to 3 channels
+  with a sigmoid so outputs lie in [0, 1].
+
+Encoder and decoder are separate Keras models (the codec runs them apart),
+nested in one autoencoder model that is saved as a single ``.keras`` file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+from aelib.config import IMAGE_SIZE
+from aelib.errors import AelibError
+
+KERNEL_SIZE = 3
+MAX_DOWNSAMPLING_LAYERS = 3
+BASE_FILTERS = 32
+MAX_FILTERS = 128
+LATENT_CHANNELS_AT_DEPTH_3 = 32
+LATENT_SHRINK_PER_LAYER = 0.85
+MIN_LATENT_CHANNELS = 4
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """Size and cost of an autoencoder at a given image size.
+
+    Attributes:
+        depth: number of encoder convolutions.
+        latent_shape: (height, width, channels) of one image's latent tensor.
+        latent_values: number of values in that tensor.
+        parameters: trainable parameters of encoder and decoder together.
+        multiply_adds: multiply-accumulate operations to encode and decode one image.
+    """
+
+    depth: int
+    latent_shape: tuple[int, int, int]
+    latent_values: int
+    parameters: int
+    multiply_adds: int
+
+
+def encoder_plan(depth: int) -> list[tuple[int, int]]:
+    """(filters, stride) of each encoder layer for the given depth; the last is the latent."""
+    if not isinstance(depth, int) or depth < 1:
+        raise AelibError(f"encoder depth must be an integer >= 1, got {depth!r}")
+    latent = max(MIN_LATENT_CHANNELS, round(LATENT_CHANNELS_AT_DEPTH_3 * LATENT_SHRINK_PER_LAYER ** (depth - 3)))
+    plan = [(min(BASE_FILTERS * 2**i, MAX_FILTERS), 2 if i < MAX_DOWNSAMPLING_LAYERS else 1) for i in range(depth)]
+    plan[-1] = (latent, plan[-1][1])
+    return plan
+
+
+def downsampling_factor(depth: int) -> int:
+    """How much the encoder shrinks each side; inputs must be a multiple of it."""
+    return 2 ** min(depth, MAX_DOWNSAMPLING_LAYERS)
+
+
+def build_autoencoder(depth: int, name: str | None = None) -> keras.Model:
+    """Builds the autoencoder with an encoder of depth Conv2D + ReLU layers (eq. 1).
+
+    Args:
+        depth: number of encoder convolutions (the paper's 3, 5, 7, 10; any >= 1).
+        name: model name; "autoencoder_{depth}L" by default.
+
+    Returns:
+        A model mapping (batch, H, W, 3) images in [0, 1] to reconstructions,
+        made of two nested models named "encoder" and "decoder". H and W must be
+        multiples of :func:`downsampling_factor`.
+    """
+    plan = encoder_plan(depth)
+
+    image = keras.Input(shape=(None, None, 3), name="image")
+    x = image
+    for index, (filters, stride) in enumerate(plan):
+        x = keras.layers.Conv2D(
+            filters,
+            KERNEL_SIZE,
+            strides=stride,
+            padding="same",
+            activation="relu",
+            kernel_initializer="he_normal",
+            name=f"conv_{index + 1}",
+        )(x)
+    encoder = keras.Model(image, x, name="encoder")
+
+    latent = keras.Input(shape=(None, None, plan[-1][0]), name="latent")
+    y = latent
+    widths = [filters for filters, _ in plan[-2::-1]] + [3]
+    strides = [stride for _, stride in plan[::-1]]
+    for index, (filters, stride) in enumerate(zip(widths, strides)):
+        last = index == depth - 1
+        y = keras.layers.Conv2DTranspose(
+            filters,
+            KERNEL_SIZE,
+            strides=stride,
+            padding="same",
+            activation="sigmoid" if last else "relu",
+            kernel_initializer="glorot_uniform" if last else "he_normal",
+            name=f"deconv_{index + 1}",
+        )(y)
+    decoder = keras.Model(latent, y, name="decoder")
+
+    return keras.Model(image, decoder(encoder(image)), name=name or f"autoencoder_{depth}L")
+
+
+def encoder_of(autoencoder: keras.Model) -> keras.Model:
+    """The nested encoder model of an autoencoder from :func:`build_autoencoder`."""
+    return autoencoder.get_layer("encoder")
+
+
+def decoder_of(autoencoder: keras.Model) -> keras.Model:
+    """The nested decoder model of an autoencoder from :func:`build_autoencoder`."""
+    return autoencoder.get_layer("decoder")
+
+
+def depth_of(autoencoder: keras.Model) -> int:
+    """Number of convolutions in the autoencoder's encoder."""
+    return sum(isinstance(layer, keras.layers.Conv2D) for layer in encoder_of(autoencoder).layers)
+
+
+def summarize(autoencoder: keras.Model, image_size: int = IMAGE_SIZE) -> ModelSummary:
+    """Latent shape, parameter count and multiply-adds per image_size x image_size image."""
+    side, multiply_adds = image_size, 0
+    for layer in encoder_of(autoencoder).layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel = layer.kernel.shape  # (k, k, in, out)
+            side = -(-side // layer.strides[0])
+            multiply_adds += side * side * kernel[0] * kernel[1] * kernel[2] * kernel[3]
+            latent_shape = (side, side, layer.filters)
+    for layer in decoder_of(autoencoder).layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            kernel = layer.kernel.shape  # (k, k, out, in)
+            multiply_adds += side * side * kernel[0] * kernel[1] * kernel[2] * kernel[3]
+            side *= layer.strides[0]
+    return ModelSummary(
+        depth=depth_of(autoencoder),
+        latent_shape=latent_shape,
+        latent_values=latent_shape[0] * latent_shape[1] * latent_shape[2],
+        parameters=int(sum(w.numpy().size for w in autoencoder.trainable_weights)),
+        multiply_adds=int(multiply_adds),
+    )

