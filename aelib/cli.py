@@ -1,4 +1,4 @@
-"""The ``aelib`` command line: train and evaluate autoencoders.
+"""The ``aelib`` command line: train, evaluate, compress, decompress, info.
 
 Every problem with the user's input ends in one line on stderr and exit
 status 2, never a traceback. Existing outputs are kept unless ``--force``.
@@ -52,10 +52,17 @@ def _train(args: argparse.Namespace) -> None:
     from aelib.train import train_autoencoder  # TensorFlow loads only once the input is known to be good
 
     start = time.perf_counter()
-    result = train_autoencoder(args.depth, dataset.train, dataset.val, config, out_dir=out, verbose=args.verbose)
+    initial = None
+    if args.init_model:
+        from aelib.models import load_model
+
+        initial = load_model(args.init_model)
+    result = train_autoencoder(
+        args.depth, dataset.train, dataset.val, config, out_dir=out, verbose=args.verbose, initial_model=initial
+    )
     best = result.history["val_loss"].min()
     print(f"trained {name} for {len(result.history)} epoch(s) in {time.perf_counter() - start:.0f} s; best val_loss {best:.4f}")
-    print(f"saved {result.model_path} and {result.history_path}")
+    print(f"saved {result.model_path} (fingerprint {result.codec.fingerprint}) and {result.history_path}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -69,11 +76,10 @@ def _evaluate(args: argparse.Namespace) -> None:
         _refuse_overwrite([out / f"{stem}_table1.csv", out / f"{stem}_table1.md", out / f"{stem}_per_image.csv"], args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {_data_label(args.data)}: {len(dataset.test)} test images")
+    from aelib.codec import load_codec_model
     from aelib.evaluate import evaluate_model, format_table
-    from aelib.train import load_model
 
-    model = load_model(args.model)
-    evaluation = evaluate_model(model, dataset.test, dataset.test_names)
+    evaluation = evaluate_model(load_codec_model(args.model), dataset.test, dataset.test_names)
     table = format_table(evaluation.summary)
     print(table)
     print(f"JPEG quality matching the model's mean SSIM: {evaluation.matched_jpeg_quality}")
@@ -84,6 +90,46 @@ def _evaluate(args: argparse.Namespace) -> None:
         provenance = f"Data: {_data_label(args.data)}, {len(dataset.test)} test images. Command: aelib {' '.join(sys.argv[2:])}\n\n"
         (out / f"{stem}_table1.md").write_text(provenance + table + "\n")
         print(f"wrote tables to {out}")
+
+
+def _compress(args: argparse.Namespace) -> None:
+    from aelib.codec import load_codec_model
+    from aelib.files import compress_files, summary_line
+
+    results = compress_files(args.inputs, load_codec_model(args.model), args.out, args.force)
+    print(summary_line(results))
+
+
+def _decompress(args: argparse.Namespace) -> None:
+    from aelib.files import decompress_files, summary_line
+
+    codec = None
+    if args.model:
+        from aelib.codec import load_codec_model
+
+        codec = load_codec_model(args.model)
+    results = decompress_files(args.inputs, args.out, codec, args.models_dir, args.force)
+    print(summary_line(results))
+
+
+def _info(args: argparse.Namespace) -> None:
+    from aelib.codec import read_header
+    from aelib.files import read_bytes
+    from aelib.metrics import bits_per_pixel, compression_ratio
+
+    for path in args.files:
+        data = read_bytes(path)
+        try:
+            header = read_header(data)
+        except AelibError as error:
+            raise AelibError(f"{path}: {error}") from None
+        h, w, c = header.latent_shape
+        print(
+            f"{path}: .aec v{header.version}, model {header.fingerprint}, image {header.height}x{header.width}, "
+            f"latent {h}x{w}x{c}, payload {header.payload_length} bytes (CRC32 {header.crc32:08x}), "
+            f"file {len(data)} bytes = {bits_per_pixel(header.height, header.width, len(data)):.3f} bpp, "
+            f"ratio {compression_ratio(header.height, header.width, len(data)):.2f}"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="weights of SSIM, perceptual and MSE loss, summing to 1 (default %(default)s)",
     )
     train.add_argument("--feature-layers", nargs="+", default=list(DEFAULT_FEATURE_LAYERS), help="VGG16 layers of the perceptual loss")
+    train.add_argument("--init-model", help="fine-tune this .keras model (same depth) instead of starting afresh")
     train.add_argument("--out", default="results/models", help="output folder (default %(default)s)")
     train.add_argument("--force", action="store_true", help="overwrite an existing model")
     train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress: 0 none, 1 bar, 2 a line per epoch")
@@ -114,6 +161,25 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="folder for the CSV and Markdown tables")
     evaluate.add_argument("--force", action="store_true", help="overwrite existing tables")
     evaluate.set_defaults(run=_evaluate)
+
+    compress = commands.add_parser("compress", help="write one .aec file per image", description="Compress images into .aec files (folders are searched recursively; their layout is kept).")
+    compress.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    compress.add_argument("--model", required=True, help="a .keras model with its .entropy.npz tables beside it")
+    compress.add_argument("--out", required=True, help="output folder")
+    compress.add_argument("--force", action="store_true", help="overwrite existing .aec files")
+    compress.set_defaults(run=_compress)
+
+    decompress = commands.add_parser("decompress", help="write one PNG per .aec file", description="Decompress .aec files into PNG images.")
+    decompress.add_argument("inputs", nargs="+", metavar="FILE.aec", help=".aec files or folders of them")
+    decompress.add_argument("--out", required=True, help="output folder")
+    decompress.add_argument("--model", help="the model that wrote the files (default: found by fingerprint)")
+    decompress.add_argument("--models-dir", nargs="+", default=["results"], help="where to look for models by fingerprint (default %(default)s)")
+    decompress.add_argument("--force", action="store_true", help="overwrite existing PNG files")
+    decompress.set_defaults(run=_decompress)
+
+    info = commands.add_parser("info", help="print the header of .aec files", description="Print the header of .aec files.")
+    info.add_argument("files", nargs="+", metavar="FILE.aec")
+    info.set_defaults(run=_info)
     return parser
 
 

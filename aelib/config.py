@@ -92,6 +92,9 @@ class TrainConfig:
     loss_weights: LossWeights = field(default_factory=LossWeights)
     feature_layers: tuple[str, ...] = DEFAULT_FEATURE_LAYERS
     perceptual_precision: str = "auto"
+    quantization_noise: bool = True
+    """Train the decoder on latents plus uniform noise in [-0.5, 0.5), a differentiable
+    stand-in for rounding (Ballé et al., 2017), so it works from quantised latents."""
     """VGG16's precision in the perceptual loss: bfloat16 where the CPU has it natively ("auto")."""
 
 

@@ -5,26 +5,25 @@ qualities and at the quality whose mean SSIM matches the model's. Per image we
 record PSNR, SSIM, the bytes really written, compression ratio, bits per pixel
 and encode/decode times; the summary has one row per method.
 
-Until the entropy-coded ``.aec`` format exists, the autoencoder's file is the
-paper's: the latent tensor as it comes out of the encoder, stored as a float32
-``.npy`` (see :func:`latent_to_npy`).
+The autoencoder's rate is that of the ``.aec`` bytes it really writes
+(:func:`aelib.codec.encode`), header included — not the paper's uncompressed
+float latents.
 """
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from aelib.baselines import encode_with_codec, match_jpeg_quality
+from aelib.codec import CodecModel, decode, encode
 from aelib.config import PAPER_JPEG_QUALITIES, PAPER_TABLE_1
 from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
-from aelib.models import decoder_of, depth_of, encoder_of
+from aelib.models import depth_of
 
 SUMMARY_COLUMNS = ["method", "psnr", "ssim", "compression_ratio", "bits_per_pixel", "time_per_image_s", "total_time_s"]
 
@@ -44,18 +43,6 @@ class Evaluation:
     matched_jpeg_quality: int
 
 
-def latent_to_npy(latent: np.ndarray) -> bytes:
-    """The paper's storage of a latent: the float32 tensor as an .npy file, uncompressed."""
-    buffer = io.BytesIO()
-    np.save(buffer, latent.astype(np.float32), allow_pickle=False)
-    return buffer.getvalue()
-
-
-def npy_to_latent(data: bytes) -> np.ndarray:
-    """Reads back a latent written by :func:`latent_to_npy`."""
-    return np.load(io.BytesIO(data), allow_pickle=False)
-
-
 def _row(method: str, name: str, original: np.ndarray, decoded: np.ndarray, size: int, encode_s: float, decode_s: float) -> dict:
     height, width = original.shape[:2]
     return {
@@ -71,16 +58,14 @@ def _row(method: str, name: str, original: np.ndarray, decoded: np.ndarray, size
     }
 
 
-def autoencoder_rows(model: keras.Model, images: np.ndarray, names: tuple[str, ...], method: str) -> list[dict]:
-    """Runs each image alone through encoder → .npy bytes → decoder, timing both halves."""
-    encoder, decoder = encoder_of(model), decoder_of(model)
+def autoencoder_rows(codec: CodecModel, images: np.ndarray, names: tuple[str, ...], method: str) -> list[dict]:
+    """Runs each image alone through :func:`aelib.codec.encode` and :func:`aelib.codec.decode`, timing both."""
     rows = []
     for image, name in tqdm(list(zip(images, names)), desc=method, unit="img", leave=False):
         start = time.perf_counter()
-        data = latent_to_npy(encoder(image[None].astype(np.float32) / 255.0, training=False).numpy())
+        data = encode(image, codec)
         encoded = time.perf_counter()
-        output = decoder(npy_to_latent(data), training=False).numpy()[0]
-        decoded = np.clip(np.rint(output * 255.0), 0, 255).astype(np.uint8)
+        decoded = decode(data, codec)
         done = time.perf_counter()
         rows.append(_row(method, name, image, decoded, len(data), encoded - start, done - encoded))
     return rows
@@ -110,7 +95,7 @@ def summarize_rows(per_image: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate_model(
-    model: keras.Model,
+    codec: CodecModel,
     images: np.ndarray,
     names: tuple[str, ...] | None = None,
     jpeg_qualities: tuple[int, ...] = PAPER_JPEG_QUALITIES,
@@ -118,7 +103,7 @@ def evaluate_model(
     """Compares an autoencoder with JPEG on uint8 test images.
 
     Args:
-        model: an autoencoder from :func:`aelib.models.build_autoencoder` or a saved one.
+        codec: a trained model with its entropy tables (:func:`aelib.codec.load_codec_model`).
         images: (N, H, W, 3) uint8 test images.
         names: a name per image (indices by default).
         jpeg_qualities: fixed JPEG qualities to include (the paper's by default).
@@ -128,8 +113,8 @@ def evaluate_model(
         the SSIM-matched JPEG row "JPEG q{Q} (SSIM-matched)".
     """
     names = names or tuple(str(i) for i in range(len(images)))
-    method = f"{depth_of(model)}-layer"
-    rows = autoencoder_rows(model, images, names, method)
+    method = f"{depth_of(codec.autoencoder)}-layer"
+    rows = autoencoder_rows(codec, images, names, method)
     model_ssim = float(np.mean([row["ssim"] for row in rows]))
     matched = match_jpeg_quality(images, model_ssim)
     rows += jpeg_rows(images, names, matched, f"JPEG q{matched} (SSIM-matched)")

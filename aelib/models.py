@@ -29,7 +29,9 @@ nested in one autoencoder model that is saved as a single ``.keras`` file.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 
@@ -163,3 +165,24 @@ def summarize(autoencoder: keras.Model, image_size: int = IMAGE_SIZE) -> ModelSu
         parameters=int(sum(w.numpy().size for w in autoencoder.trainable_weights)),
         multiply_adds=int(multiply_adds),
     )
+
+
+def save_model(autoencoder: keras.Model, path: str | Path) -> None:
+    """Saves a .keras file atomically (written beside, then renamed)."""
+    path = Path(path)
+    temporary = path.with_name(f".{os.getpid()}-{path.name}")
+    autoencoder.save(temporary)
+    os.replace(temporary, path)
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Loads an autoencoder saved by :func:`save_model`, with a one-line error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise AelibError(f"model file not found: {path}")
+    try:
+        model = keras.models.load_model(path, compile=False)
+        model.get_layer("encoder"), model.get_layer("decoder")
+    except Exception as error:  # Keras raises many types for a foreign or corrupt file.
+        raise AelibError(f"{path} is not an aelib autoencoder model ({type(error).__name__}: {error})") from None
+    return model

@@ -4,6 +4,12 @@ The defaults of :class:`aelib.config.TrainConfig` are the paper's: Adam
 (lr 1e-3, β1 0.9, β2 0.999, ε 1e-7), batch 64, up to 40 epochs, EarlyStopping
 on validation loss with patience 3, restoring the best weights. Each loss
 component is logged per epoch to a CSV beside the saved ``.keras`` model.
+
+Beyond the paper, the decoder learns to work from quantised latents: during
+training it sees the encoder's output plus uniform noise in [-0.5, 0.5)
+(Ballé et al., 2017), and validation rounds the latents as the codec does.
+After training, the entropy tables are fitted to the training split's latents
+and saved beside the model, so the model writes real ``.aec`` files.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from aelib.codec import CodecModel, make_codec_model, save_codec_model
 from aelib.config import TrainConfig
 from aelib.errors import AelibError
 from aelib.losses import HybridLoss
-from aelib.models import build_autoencoder, downsampling_factor
+from aelib.models import build_autoencoder, decoder_of, depth_of, downsampling_factor, encoder_of
 
 
 @dataclass(frozen=True)
@@ -29,23 +36,32 @@ class TrainResult:
 
     Attributes:
         model: the trained autoencoder (best validation weights).
+        codec: the model with its entropy tables, fitted on the training images.
         history: one row per epoch, a column per loss component (train and ``val_``).
         model_path, history_path: where they were saved, or None.
     """
 
     model: keras.Model
+    codec: CodecModel
     history: pd.DataFrame
     model_path: Path | None
     history_path: Path | None
 
 
 class _HybridLossTrainer(keras.Model):
-    """Wraps an autoencoder so fit() computes every hybrid-loss term once per step and logs each."""
+    """Wraps an autoencoder so fit() computes every hybrid-loss term once per step and logs each.
 
-    def __init__(self, autoencoder: keras.Model, loss: HybridLoss):
+    With quantization_noise, training adds uniform noise to the latents and
+    validation rounds them.
+    """
+
+    def __init__(self, autoencoder: keras.Model, loss: HybridLoss, quantization_noise: bool):
         super().__init__(name="trainer")
         self.autoencoder = autoencoder
+        self.encoder = encoder_of(autoencoder)
+        self.decoder = decoder_of(autoencoder)
         self.hybrid_loss = loss
+        self.quantization_noise = quantization_noise
         names = ["loss", "ssim_loss", "mse_loss"] + (["perceptual_loss"] if loss.extractor is not None else [])
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
@@ -63,13 +79,19 @@ class _HybridLossTrainer(keras.Model):
 
     def train_step(self, images):
         with tf.GradientTape() as tape:
-            terms = self.hybrid_loss.terms(images, self.autoencoder(images, training=True))
+            latents = self.encoder(images, training=True)
+            if self.quantization_noise:
+                latents += tf.random.uniform(tf.shape(latents), -0.5, 0.5)
+            terms = self.hybrid_loss.terms(images, self.decoder(latents, training=True))
         weights = self.autoencoder.trainable_weights
         self.optimizer.apply_gradients(zip(tape.gradient(terms["loss"], weights), weights))
         return self._record(terms)
 
     def test_step(self, images):
-        return self._record(self.hybrid_loss.terms(images, self.autoencoder(images, training=False)))
+        latents = self.encoder(images, training=False)
+        if self.quantization_noise:
+            latents = tf.round(latents)
+        return self._record(self.hybrid_loss.terms(images, self.decoder(latents, training=False)))
 
 
 def _as_dataset(images: np.ndarray, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
@@ -97,6 +119,7 @@ def train_autoencoder(
     config: TrainConfig = TrainConfig(),
     out_dir: str | Path | None = None,
     verbose: int | str = "auto",
+    initial_model: keras.Model | None = None,
 ) -> TrainResult:
     """Trains the depth-layer autoencoder on uint8 images with the hybrid loss.
 
@@ -105,13 +128,18 @@ def train_autoencoder(
         train_images, val_images: (N, H, W, 3) uint8 arrays; H and W multiples
             of the model's downsampling factor.
         config: the paper's settings by default.
-        out_dir: when given, saves ``autoencoder_{depth}L.keras`` and
-            ``autoencoder_{depth}L_history.csv`` there.
+        out_dir: when given, saves ``autoencoder_{depth}L.keras``, its
+            ``.entropy.npz`` tables and ``autoencoder_{depth}L_history.csv`` there.
         verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
+        initial_model: fine-tune this autoencoder (of the same depth) instead of
+            starting from scratch, e.g. to adapt a model trained without
+            quantisation noise to quantised latents.
 
     Returns:
-        The trained model (best validation weights restored) and its history.
+        The trained model (best validation weights restored), its codec and its history.
     """
+    if initial_model is not None and depth_of(initial_model) != depth:
+        raise AelibError(f"the initial model has depth {depth_of(initial_model)}, not {depth}")
     factor = downsampling_factor(depth)
     for label, images in (("training", train_images), ("validation", val_images)):
         if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
@@ -121,8 +149,9 @@ def train_autoencoder(
 
     keras.utils.set_random_seed(config.seed)
     with distribution_strategy().scope():
-        autoencoder = build_autoencoder(depth)
-        trainer = _HybridLossTrainer(autoencoder, HybridLoss(config.loss_weights, config.feature_layers, config.perceptual_precision))
+        autoencoder = build_autoencoder(depth) if initial_model is None else initial_model
+        loss = HybridLoss(config.loss_weights, config.feature_layers, config.perceptual_precision)
+        trainer = _HybridLossTrainer(autoencoder, loss, config.quantization_noise)
         trainer.compile(
             optimizer=keras.optimizers.Adam(
                 learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon
@@ -142,6 +171,7 @@ def train_autoencoder(
     )
     history = pd.DataFrame(fit.history)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    codec = make_codec_model(autoencoder, train_images)
 
     model_path = history_path = None
     if out_dir is not None:
@@ -149,29 +179,8 @@ def train_autoencoder(
         out_dir.mkdir(parents=True, exist_ok=True)
         model_path = out_dir / f"{autoencoder.name}.keras"
         history_path = out_dir / f"{autoencoder.name}_history.csv"
-        save_model(autoencoder, model_path)
+        save_codec_model(codec, model_path)
         temporary = history_path.with_name(f".{history_path.name}.tmp")
         history.to_csv(temporary, index=False)
         os.replace(temporary, history_path)
-    return TrainResult(autoencoder, history, model_path, history_path)
-
-
-def save_model(autoencoder: keras.Model, path: str | Path) -> None:
-    """Saves a .keras file atomically (written beside, then renamed)."""
-    path = Path(path)
-    temporary = path.with_name(f".{os.getpid()}-{path.name}")
-    autoencoder.save(temporary)
-    os.replace(temporary, path)
-
-
-def load_model(path: str | Path) -> keras.Model:
-    """Loads an autoencoder saved by :func:`save_model`, with a one-line error for anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise AelibError(f"model file not found: {path}")
-    try:
-        model = keras.models.load_model(path, compile=False)
-        model.get_layer("encoder"), model.get_layer("decoder")
-    except Exception as error:  # Keras raises many types for a foreign or corrupt file.
-        raise AelibError(f"{path} is not an aelib autoencoder model ({type(error).__name__}: {error})") from None
-    return model
+    return TrainResult(autoencoder, codec, history, model_path, history_path)

@@ -5,8 +5,10 @@ import sys
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from aelib.cli import main
+from aelib.codec import HEADER
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -54,6 +56,77 @@ def test_train_then_evaluate_on_the_embedded_data(tmp_path, capsys):
     assert {"psnr", "ssim", "compression_ratio", "bits_per_pixel", "time_per_image_s", "total_time_s"} <= set(table.columns)
     per_image = pd.read_csv(tmp_path / "autoencoder_3L_per_image.csv")
     ours = per_image[per_image.method == "3-layer"]
-    # The paper's storage: a float32 latent of 4x4x32 values in an .npy file (128-byte header).
-    assert (ours["bytes"] == 4 * 4 * 32 * 4 + 128).all()
+    assert (ours["bytes"] > HEADER.size).all()
+    assert (ours["compression_ratio"] == 32 * 32 * 3 / ours["bytes"]).all()
     assert "Data: embedded default" in (tmp_path / "autoencoder_3L_table1.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("models")
+    assert main(["train", "--size", "32", "--limit", "40", "--epochs", "1", "--out", str(out), "--verbose", "0"]) == 0
+    return out / "autoencoder_3L.keras"
+
+
+@pytest.fixture
+def photo_folder(tmp_path, photos):
+    folder = tmp_path / "photos"
+    (folder / "nested").mkdir(parents=True)
+    Image.fromarray(photos[0]).save(folder / "a.png")
+    Image.fromarray(photos[1][:50, :37]).save(folder / "nested" / "b.jpg")
+    return folder
+
+
+def test_compress_info_decompress_end_to_end(trained_model, photo_folder, tmp_path):
+    before = {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()}
+    packed, unpacked = tmp_path / "aec", tmp_path / "png"
+
+    result = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
+    assert result.returncode == 0, result.stderr
+    files = sorted(packed.rglob("*.aec"))
+    assert [f.relative_to(packed).as_posix() for f in files] == ["a.aec", "nested/b.aec"]
+    total = sum(f.stat().st_size for f in files)
+    assert f"2 file(s), {total:,} bytes compressed" in result.stdout
+
+    info = _run("info", str(packed / "nested" / "b.aec"))
+    assert info.returncode == 0 and "image 50x37" in info.stdout and "latent 7x5x32" in info.stdout
+
+    result = _run("decompress", str(packed), "--out", str(unpacked), "--models-dir", str(trained_model.parent))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(unpacked / "nested" / "b.png").size == (37, 50)
+    assert {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()} == before  # inputs untouched
+
+    again = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
+    assert again.returncode == 2 and "already exist" in again.stderr and "--force" in again.stderr
+    forced = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed), "--force")
+    assert forced.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "make_input, message",
+    [
+        (lambda d: d.write_bytes(b""), "empty file"),
+        (lambda d: d.write_bytes(b"\x89AEC" + b"\0" * 40), "unknown .aec format version 0"),
+        (lambda d: d.write_text("hello"), "truncated"),
+    ],
+)
+def test_decompress_and_info_refuse_bad_files_in_one_line(trained_model, tmp_path, make_input, message):
+    bad = tmp_path / "bad.aec"
+    make_input(bad)
+    for args in (["info", str(bad)], ["decompress", str(bad), "--out", str(tmp_path / "o"), "--model", str(trained_model)]):
+        result = _run(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert message in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()
+
+
+def test_compress_refuses_a_non_image(trained_model, tmp_path):
+    (tmp_path / "fake.png").write_text("not an image")
+    result = _run("compress", str(tmp_path / "fake.png"), "--model", str(trained_model), "--out", str(tmp_path / "o"))
+    assert result.returncode == 2 and "cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_decompress_without_a_matching_model_says_which_it_wants(trained_model, photo_folder, tmp_path):
+    assert main(["compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", str(tmp_path)]) == 0
+    result = _run("decompress", str(tmp_path / "a.aec"), "--out", str(tmp_path / "o"), "--models-dir", str(tmp_path / "none"))
+    assert result.returncode == 2 and "no model with fingerprint" in result.stderr

@@ -6,18 +6,20 @@ from aelib.config import LossWeights, TrainConfig
 from aelib.errors import AelibError
 from aelib.losses import HybridLoss
 from aelib.models import build_autoencoder
-from aelib.train import load_model, train_autoencoder
+from aelib.models import load_model
+from aelib.train import train_autoencoder
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A real, short training run: 48 crops of 32x32 from the embedded photos, 6 epochs."""
-    from aelib.data import embedded_crops
+    """A real, short training run: 48 crops of 32x32 from the embedded photos, 240 steps."""
+    from aelib.data import load_dataset
 
-    images, _ = embedded_crops(size=32, crops_per_photo=6, seed=3)
-    config = TrainConfig(epochs=6, batch_size=8, patience=10, seed=5)
+    dataset = load_dataset(None, size=32, limit=60, fractions=(0.8, 0.2, 0.0))
+    config = TrainConfig(epochs=20, batch_size=4, patience=20, seed=5)
     out = tmp_path_factory.mktemp("run")
-    return images[:48], images[48:], config, train_autoencoder(3, images[:48], images[48:], config, out_dir=out, verbose=0)
+    result = train_autoencoder(3, dataset.train, dataset.val, config, out_dir=out, verbose=0)
+    return dataset.train, dataset.val, config, result
 
 
 def test_training_lowers_the_loss(tiny_run):
@@ -38,7 +40,7 @@ def test_history_logs_every_loss_component(tiny_run):
     saved = pd.read_csv(result.history_path)
     for column in ("epoch", "loss", "ssim_loss", "perceptual_loss", "mse_loss", "val_loss", "val_ssim_loss"):
         assert column in saved.columns
-    assert len(saved) == 6
+    assert len(saved) == 20
     weights = LossWeights()
     combined = weights.ssim * saved.ssim_loss + weights.perceptual * saved.perceptual_loss + weights.mse * saved.mse_loss
     np.testing.assert_allclose(saved["loss"], combined, rtol=1e-4)
@@ -50,6 +52,14 @@ def test_saved_model_reloads_with_the_same_outputs(tiny_run):
     batch = val_images[:4].astype(np.float32) / 255.0
     np.testing.assert_allclose(reloaded(batch).numpy(), result.model(batch).numpy(), atol=1e-6)
     assert reloaded.get_layer("encoder").output.shape[-1] == 32
+
+
+def test_training_fits_and_saves_entropy_tables(tiny_run):
+    *_, result = tiny_run
+    from aelib.codec import entropy_path, load_codec_model
+
+    assert entropy_path(result.model_path).is_file()
+    assert load_codec_model(result.model_path).fingerprint == result.codec.fingerprint
 
 
 def test_load_model_refuses_other_files(tmp_path):

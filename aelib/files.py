@@ -1,0 +1,176 @@
+"""Compressing and decompressing files on disk: many inputs, atomic outputs, nothing overwritten.
+
+The CLI's ``compress``, ``decompress`` and ``info`` and the panel call these.
+Outputs are written to a temporary file beside the destination and renamed, so
+an interrupted run never leaves a half-written file; an existing output is kept
+unless ``force``; inputs are only read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from aelib.codec import ENTROPY_SUFFIX, CodecModel, decode, encode, load_codec_model, read_fingerprint, read_header
+from aelib.config import IMAGE_EXTENSIONS
+from aelib.data import read_image
+from aelib.errors import AelibError
+from aelib.metrics import bits_per_pixel, compression_ratio
+
+AEC_SUFFIX = ".aec"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file compressed or decompressed.
+
+    Attributes:
+        source, output: the file read and the file written.
+        height, width: the image's size.
+        compressed_bytes: size of the ``.aec`` file.
+    """
+
+    source: Path
+    output: Path
+    height: int
+    width: int
+    compressed_bytes: int
+
+    @property
+    def bits_per_pixel(self) -> float:
+        return bits_per_pixel(self.height, self.width, self.compressed_bytes)
+
+    @property
+    def compression_ratio(self) -> float:
+        return compression_ratio(self.height, self.width, self.compressed_bytes)
+
+
+def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
+    """Writes data to path via a temporary file and a rename; refuses to replace a file unless force."""
+    if path.exists() and not force:
+        raise AelibError(f"{path} already exists; pass --force to overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 image as PNG bytes."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _expand(inputs: list[str | Path], suffixes: tuple[str, ...]) -> list[tuple[Path, Path]]:
+    """(file, its path relative to the folder given) for files and for files below given folders."""
+    found = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+            if not files:
+                raise AelibError(f"no {' / '.join(suffixes)} files found in {item}")
+            found += [(path, path.relative_to(item)) for path in files]
+        elif item.is_file():
+            found.append((item, Path(item.name)))
+        else:
+            raise AelibError(f"no such file or folder: {item}")
+    return found
+
+
+def _plan_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, suffix: str, force: bool) -> list[Path]:
+    outputs = [out_dir / relative.with_suffix(suffix) for _, relative in pairs]
+    seen: dict[Path, Path] = {}
+    for (source, _), output in zip(pairs, outputs):
+        if output in seen:
+            raise AelibError(f"{seen[output]} and {source} would both be written to {output}")
+        seen[output] = source
+    existing = [str(p) for p in outputs if p.exists()]
+    if existing and not force:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise AelibError(f"{existing[0]}{more} already exist(s); pass --force to overwrite")
+    return outputs
+
+
+def compress_files(inputs: list[str | Path], codec: CodecModel, out_dir: str | Path, force: bool = False) -> list[FileResult]:
+    """Writes one ``.aec`` per input image; folders are searched recursively and their layout kept.
+
+    The outputs are planned first — no two inputs may map to one output, and
+    none may exist unless force — so a refused run writes nothing. An
+    unreadable input stops the run with its name.
+    """
+    pairs = _expand(inputs, IMAGE_EXTENSIONS)
+    outputs = _plan_outputs(pairs, Path(out_dir), AEC_SUFFIX, force)
+    results = []
+    for (source, _), output in tqdm(list(zip(pairs, outputs)), desc="compressing", unit="img"):
+        image = read_image(source)
+        data = encode(image, codec)
+        write_atomic(output, data, force)
+        results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
+    return results
+
+
+def find_model_for(fingerprint: str, search: list[str | Path]) -> Path:
+    """The ``.keras`` model in the search folders (recursively) whose tables record fingerprint."""
+    candidates = []
+    for folder in map(Path, search):
+        if folder.is_dir():
+            candidates += sorted(folder.rglob(f"*{ENTROPY_SUFFIX}"))
+    for tables in candidates:
+        model = tables.with_name(tables.name[: -len(ENTROPY_SUFFIX)] + ".keras")
+        if model.is_file() and read_fingerprint(model) == fingerprint:
+            return model
+    where = ", ".join(str(s) for s in search)
+    raise AelibError(f"no model with fingerprint {fingerprint} in {where}; pass --model")
+
+
+def decompress_files(
+    inputs: list[str | Path],
+    out_dir: str | Path,
+    codec: CodecModel | None = None,
+    model_search: list[str | Path] = ("results",),
+    force: bool = False,
+) -> list[FileResult]:
+    """Writes one PNG per ``.aec`` file; the model is codec, or found by each file's fingerprint."""
+    pairs = _expand(inputs, (AEC_SUFFIX,))
+    outputs = _plan_outputs(pairs, Path(out_dir), ".png", force)
+    loaded: dict[str, CodecModel] = {codec.fingerprint: codec} if codec else {}
+    results = []
+    for (source, _), output in tqdm(list(zip(pairs, outputs)), desc="decompressing", unit="file"):
+        data = read_bytes(source)
+        try:
+            header = read_header(data)
+            if codec is None and header.fingerprint not in loaded:
+                loaded[header.fingerprint] = load_codec_model(find_model_for(header.fingerprint, list(model_search)))
+            image = decode(data, loaded.get(header.fingerprint, codec))
+        except AelibError as error:
+            raise AelibError(f"{source}: {error}") from None
+        write_atomic(output, png_bytes(image), force)
+        results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
+    return results
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes, with a one-line error when it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise AelibError(f"cannot read {path} ({error.strerror})") from None
+
+
+def summary_line(results: list[FileResult]) -> str:
+    """Total bytes, mean bits per pixel and mean compression ratio of a batch."""
+    total = sum(r.compressed_bytes for r in results)
+    mean_bpp = float(np.mean([r.bits_per_pixel for r in results]))
+    mean_ratio = float(np.mean([r.compression_ratio for r in results]))
+    return f"{len(results)} file(s), {total:,} bytes compressed, mean {mean_bpp:.3f} bits per pixel, mean ratio {mean_ratio:.2f}"

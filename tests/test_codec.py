@@ -1,0 +1,178 @@
+import struct
+import subprocess
+import sys
+import zlib
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aelib.codec import (
+    HEADER,
+    MAGIC,
+    decode,
+    decode_latents,
+    encode,
+    entropy_path,
+    load_codec_model,
+    make_codec_model,
+    quantized_latents,
+    read_header,
+    save_codec_model,
+)
+from aelib.data import embedded_crops
+from aelib.entropy import decode_symbols
+from aelib.errors import AelibError
+from aelib.models import build_autoencoder
+
+
+@pytest.fixture(scope="module")
+def images():
+    crops, _ = embedded_crops(size=32, crops_per_photo=4, seed=9)
+    return crops
+
+
+@pytest.fixture(scope="module")
+def codec(images):
+    """An untrained 3-layer model with tables fitted to its latents: enough to test the format."""
+    keras.utils.set_random_seed(11)
+    return make_codec_model(build_autoencoder(3), images)
+
+
+@pytest.fixture(scope="module")
+def saved(codec, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "autoencoder_3L.keras"
+    save_codec_model(codec, path)
+    return path
+
+
+def test_decoded_image_is_the_decoders_output_on_the_quantised_latents(codec, images):
+    data = encode(images[0], codec)
+    symbols = quantized_latents(images[0], codec)
+    payload = data[HEADER.size :]
+    np.testing.assert_array_equal(decode_symbols(payload, symbols.shape, codec.entropy), symbols)
+    np.testing.assert_array_equal(decode(data, codec), decode_latents(symbols, codec, 32, 32))
+
+
+def test_header_records_what_was_encoded(codec, images):
+    data = encode(images[1], codec)
+    header = read_header(data)
+    assert data[:4] == MAGIC
+    assert (header.height, header.width) == (32, 32)
+    assert header.latent_shape == (4, 4, 32)
+    assert header.fingerprint == codec.fingerprint
+    assert header.payload_length == len(data) - HEADER.size
+    assert header.crc32 == zlib.crc32(data[HEADER.size :])
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (7, 13), (33, 8), (40, 65)])
+def test_any_image_size_is_padded_and_cropped_back(codec, height, width):
+    image = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    decoded = decode(encode(image, codec), codec)
+    assert decoded.shape == (height, width, 3) and decoded.dtype == np.uint8
+
+
+def test_encoding_is_deterministic_across_processes(codec, saved, images, tmp_path):
+    first, second = encode(images[2], codec), encode(images[2], codec)
+    assert first == second
+    np.save(tmp_path / "image.npy", images[2])
+    script = (
+        "import sys, numpy as np; from aelib.codec import load_codec_model, encode;"
+        f"sys.stdout.buffer.write(encode(np.load(r'{tmp_path / 'image.npy'}'), load_codec_model(r'{saved}')))"
+    )
+    fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=120).stdout
+    assert fresh == first
+
+
+def test_saved_model_reloads_with_the_same_fingerprint(codec, saved, images):
+    loaded = load_codec_model(saved)
+    assert loaded.fingerprint == codec.fingerprint
+    assert decode(encode(images[3], codec), loaded).shape == (32, 32, 3)
+
+
+def test_tables_that_do_not_belong_to_the_model_are_refused(codec, saved, tmp_path, images):
+    other = make_codec_model(build_autoencoder(3), images)
+    stranger = tmp_path / "stranger.keras"
+    save_codec_model(other, stranger)
+    entropy_path(stranger).write_bytes(entropy_path(saved).read_bytes())
+    with pytest.raises(AelibError, match="records fingerprint"):
+        load_codec_model(stranger)
+    entropy_path(stranger).unlink()
+    with pytest.raises(AelibError, match="no entropy tables"):
+        load_codec_model(stranger)
+
+
+def _set(data: bytes, offset: int, fmt: str, value) -> bytes:
+    return data[:offset] + struct.pack(fmt, value) + data[offset + struct.calcsize(fmt) :]
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda d: b"", "empty file"),
+        (lambda d: d[:20], "truncated"),
+        (lambda d: b"GIF89a" + d[6:], "wrong magic"),
+        (lambda d: _set(d, 4, ">B", 9), "unknown .aec format version 9"),
+        (lambda d: _set(d, 13, ">H", 0), "sides must be 1"),
+        (lambda d: _set(d, 13, ">H", 40000), "sides must be 1"),
+        (lambda d: _set(d, 17, ">H", 0), "absurd latent shape"),
+        (lambda d: _set(d, 17, ">H", 9), "does not fit"),
+        (lambda d: _set(d, 23, ">I", 2**32 - 1), "header says"),
+        (lambda d: d[:-4], "truncated or extended"),
+        (lambda d: d + b"\0\0\0\0", "truncated or extended"),
+        (lambda d: d[:-1] + bytes([d[-1] ^ 0x40]), "CRC32 mismatch"),
+    ],
+)
+def test_bad_files_give_one_clear_error(codec, images, corrupt, message):
+    with pytest.raises(AelibError, match=message):
+        decode(corrupt(encode(images[0], codec)), codec)
+
+
+def test_a_file_of_another_model_names_the_fingerprint_it_wants(codec, images):
+    other = make_codec_model(build_autoencoder(3), images)
+    with pytest.raises(AelibError, match=f"made by model {other.fingerprint}; the model given is {codec.fingerprint}"):
+        decode(encode(images[0], other), codec)
+
+
+def test_non_images_are_refused_before_encoding(codec):
+    with pytest.raises(AelibError, match="uint8 RGB image"):
+        encode(np.zeros((8, 8), np.uint8), codec)
+    with pytest.raises(AelibError, match="sides must be 1"):
+        encode(np.zeros((0, 8, 3), np.uint8), codec)
+
+
+@st.composite
+def damaged(draw, valid: bytes):
+    data = bytearray(valid)
+    for _ in range(draw(st.integers(0, 4))):
+        position = draw(st.integers(0, len(data) - 1))
+        data[position] = draw(st.integers(0, 255))
+    kind = draw(st.sampled_from(["keep", "truncate", "extend"]))
+    if kind == "truncate":
+        data = data[: draw(st.integers(0, len(data)))]
+    elif kind == "extend":
+        data += draw(st.binary(min_size=1, max_size=64))
+    return bytes(data)
+
+
+def test_fuzzed_files_decode_to_an_image_or_fail_clearly(codec, images):
+    valid = encode(images[5], codec)
+    outcomes = {"image": 0, "error": 0}
+
+    @settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(damaged(valid))
+    def check(data):
+        try:
+            image = decode(data, codec)
+        except AelibError as error:
+            assert str(error) and "\n" not in str(error)
+            outcomes["error"] += 1
+        else:
+            header = read_header(data)
+            assert image.shape == (header.height, header.width, 3) and image.dtype == np.uint8
+            outcomes["image"] += 1
+
+    check()
+    assert sum(outcomes.values()) >= 2000 and outcomes["image"] > 0 and outcomes["error"] > 0
