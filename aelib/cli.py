@@ -43,6 +43,7 @@ def _train(args: argparse.Namespace) -> None:
         seed=args.seed,
         loss_weights=LossWeights(a, b, c),
         feature_layers=tuple(args.feature_layers),
+        rate_weight=args.rate_weight,
     )
     out = Path(args.out)
     name = f"autoencoder_{args.depth}L"
@@ -96,7 +97,15 @@ def _compress(args: argparse.Namespace) -> None:
     from aelib.codec import load_codec_model
     from aelib.files import compress_files, summary_line
 
-    results = compress_files(args.inputs, load_codec_model(args.model), args.out, args.force)
+    inputs = args.inputs
+    if args.test_split:
+        from aelib.data import load_dataset
+
+        folders = [Path(item) for item in inputs]
+        if not all(folder.is_dir() for folder in folders):
+            raise AelibError("--test-split takes folders only")
+        inputs = [folder / name for folder in folders for name in load_dataset(folder, seed=args.seed).test_names]
+    results = compress_files(inputs, load_codec_model(args.model), args.out, args.force)
     print(summary_line(results))
 
 
@@ -149,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="weights of SSIM, perceptual and MSE loss, summing to 1 (default %(default)s)",
     )
     train.add_argument("--feature-layers", nargs="+", default=list(DEFAULT_FEATURE_LAYERS), help="VGG16 layers of the perceptual loss")
+    train.add_argument(
+        "--rate-weight", type=float, default=TrainConfig.rate_weight,
+        help="λ of loss = hybrid + λ·bits per pixel; 0 (default) is the paper's loss",
+    )
     train.add_argument("--init-model", help="fine-tune this .keras model (same depth) instead of starting afresh")
     train.add_argument("--out", default="results/models", help="output folder (default %(default)s)")
     train.add_argument("--force", action="store_true", help="overwrite an existing model")
@@ -167,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--model", required=True, help="a .keras model with its .entropy.npz tables beside it")
     compress.add_argument("--out", required=True, help="output folder")
     compress.add_argument("--force", action="store_true", help="overwrite existing .aec files")
+    compress.add_argument("--test-split", action="store_true", help="compress only the held-out test images of each folder (the split of train/evaluate)")
+    compress.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of that split")
     compress.set_defaults(run=_compress)
 
     decompress = commands.add_parser("decompress", help="write one PNG per .aec file", description="Decompress .aec files into PNG images.")

@@ -95,6 +95,9 @@ class TrainConfig:
     quantization_noise: bool = True
     """Train the decoder on latents plus uniform noise in [-0.5, 0.5), a differentiable
     stand-in for rounding (Ballé et al., 2017), so it works from quantised latents."""
+    rate_weight: float = 0.0
+    """λ of loss = hybrid + λ·bits per pixel (the rate estimated by a per-channel Laplace
+    density trained jointly). 0, the paper's loss, leaves the rate unconstrained."""
     """VGG16's precision in the perceptual loss: bfloat16 where the CPU has it natively ("auto")."""
 
 

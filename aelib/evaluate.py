@@ -25,9 +25,6 @@ from aelib.config import PAPER_JPEG_QUALITIES, PAPER_TABLE_1
 from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 from aelib.models import depth_of
 
-SUMMARY_COLUMNS = ["method", "psnr", "ssim", "compression_ratio", "bits_per_pixel", "time_per_image_s", "total_time_s"]
-
-
 @dataclass(frozen=True)
 class Evaluation:
     """Per-image measurements and the per-method summary (Table 1).

@@ -63,6 +63,31 @@ def perceptual_loss(y_true: tf.Tensor, y_pred: tf.Tensor, extractor) -> tf.Tenso
     return tf.add_n(per_layer) / len(per_layer)
 
 
+def laplace_bits(latents: tf.Tensor, log_scales: tf.Tensor) -> tf.Tensor:
+    """Bits of integer-spaced latents under a zero-centred Laplace density per channel.
+
+    The probability of a (noisy or rounded) latent z is the density's mass on
+    [z - 0.5, z + 0.5] (Ballé et al., 2017, eq. 6-7), so the estimate is
+    differentiable in both the latents and the scales exp(log_scales), one per
+    channel. It is the training-time stand-in for the rate; the codec itself
+    codes with histogram tables fitted after training (:mod:`aelib.entropy`).
+
+    Returns:
+        The total bits of each item in the batch, shape (batch,); a latent
+        costs at most log2(1e9) ≈ 30 bits, so outliers cannot dominate.
+    """
+    scale = tf.exp(log_scales)
+    magnitude = tf.abs(latents)
+    # The density is symmetric, so take the mass of [|z| - 0.5, |z| + 0.5]. Away from the centre it is
+    # a difference of tails 0.5·exp(-x/b), which avoids subtracting two CDF values close to 1.
+    upper_tail = 0.5 * tf.exp(-tf.maximum(magnitude - 0.5, 0.0) / scale)
+    lower_tail = 0.5 * tf.exp(-(magnitude + 0.5) / scale)
+    centre = 1.0 - 0.5 * tf.exp(-(0.5 - magnitude) / scale) - lower_tail
+    mass = tf.where(magnitude < 0.5, centre, upper_tail - lower_tail)
+    bits = -tf.math.log(tf.maximum(mass, 1e-9)) / tf.math.log(2.0)
+    return tf.reduce_sum(bits, axis=[1, 2, 3])
+
+
 class HybridLoss:
     """a·L_SSIM + b·L_perc + c·L_MSE (eq. 8), with a + b + c = 1 enforced by :class:`LossWeights`.
 

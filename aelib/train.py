@@ -26,7 +26,7 @@ import tensorflow as tf
 from aelib.codec import CodecModel, make_codec_model, save_codec_model
 from aelib.config import TrainConfig
 from aelib.errors import AelibError
-from aelib.losses import HybridLoss
+from aelib.losses import HybridLoss, laplace_bits
 from aelib.models import build_autoencoder, decoder_of, depth_of, downsampling_factor, encoder_of
 
 
@@ -52,17 +52,23 @@ class _HybridLossTrainer(keras.Model):
     """Wraps an autoencoder so fit() computes every hybrid-loss term once per step and logs each.
 
     With quantization_noise, training adds uniform noise to the latents and
-    validation rounds them.
+    validation rounds them. The rate in bits per pixel is always estimated
+    (and logged) with a per-channel Laplace density whose scales learn to fit
+    the latents; rate_weight > 0 adds λ·rate to the loss the autoencoder minimises.
     """
 
-    def __init__(self, autoencoder: keras.Model, loss: HybridLoss, quantization_noise: bool):
+    def __init__(self, autoencoder: keras.Model, loss: HybridLoss, quantization_noise: bool, rate_weight: float):
         super().__init__(name="trainer")
         self.autoencoder = autoencoder
         self.encoder = encoder_of(autoencoder)
         self.decoder = decoder_of(autoencoder)
         self.hybrid_loss = loss
         self.quantization_noise = quantization_noise
-        names = ["loss", "ssim_loss", "mse_loss"] + (["perceptual_loss"] if loss.extractor is not None else [])
+        self.rate_weight = rate_weight
+        channels = self.encoder.output.shape[-1]
+        self.log_scales = self.add_weight(shape=(channels,), initializer="zeros", name="log_scales")
+        names = ["loss", "ssim_loss", "mse_loss", "bits_per_pixel"]
+        names += ["perceptual_loss"] if loss.extractor is not None else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     def call(self, images, training=False):
@@ -77,21 +83,33 @@ class _HybridLossTrainer(keras.Model):
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
+    def _terms(self, images, latents, training: bool) -> dict[str, tf.Tensor]:
+        terms = self.hybrid_loss.terms(images, self.decoder(latents, training=training))
+        pixels = tf.cast(tf.shape(images)[1] * tf.shape(images)[2], tf.float32)
+        terms["bits_per_pixel"] = tf.reduce_mean(laplace_bits(latents, self.log_scales)) / pixels
+        if self.rate_weight > 0:
+            terms["loss"] += self.rate_weight * terms["bits_per_pixel"]
+        return terms
+
     def train_step(self, images):
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:
             latents = self.encoder(images, training=True)
             if self.quantization_noise:
                 latents += tf.random.uniform(tf.shape(latents), -0.5, 0.5)
-            terms = self.hybrid_loss.terms(images, self.decoder(latents, training=True))
+            terms = self._terms(images, latents, training=True)
         weights = self.autoencoder.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(terms["loss"], weights), weights))
+        self.optimizer.apply_gradients(
+            list(zip(tape.gradient(terms["loss"], weights), weights))
+            + [(tape.gradient(terms["bits_per_pixel"], self.log_scales), self.log_scales)]
+        )
+        del tape
         return self._record(terms)
 
     def test_step(self, images):
         latents = self.encoder(images, training=False)
         if self.quantization_noise:
             latents = tf.round(latents)
-        return self._record(self.hybrid_loss.terms(images, self.decoder(latents, training=False)))
+        return self._record(self._terms(images, latents, training=False))
 
 
 def _as_dataset(images: np.ndarray, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
@@ -151,7 +169,7 @@ def train_autoencoder(
     with distribution_strategy().scope():
         autoencoder = build_autoencoder(depth) if initial_model is None else initial_model
         loss = HybridLoss(config.loss_weights, config.feature_layers, config.perceptual_precision)
-        trainer = _HybridLossTrainer(autoencoder, loss, config.quantization_noise)
+        trainer = _HybridLossTrainer(autoencoder, loss, config.quantization_noise, config.rate_weight)
         trainer.compile(
             optimizer=keras.optimizers.Adam(
                 learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon

@@ -130,3 +130,16 @@ def test_decompress_without_a_matching_model_says_which_it_wants(trained_model, 
     assert main(["compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", str(tmp_path)]) == 0
     result = _run("decompress", str(tmp_path / "a.aec"), "--out", str(tmp_path / "o"), "--models-dir", str(tmp_path / "none"))
     assert result.returncode == 2 and "no model with fingerprint" in result.stderr
+
+
+def test_compress_test_split_takes_the_held_out_images_only(trained_model, tmp_path):
+    from aelib.data import embedded_crops, load_dataset
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for index, crop in enumerate(embedded_crops(size=32, crops_per_photo=2, seed=2)[0]):
+        Image.fromarray(crop).save(folder / f"{index:02d}.png")
+    expected = load_dataset(folder, seed=4).test_names
+    assert main(["compress", str(folder), "--test-split", "--seed", "4", "--model", str(trained_model), "--out", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.aec")) == sorted(n.replace(".png", ".aec") for n in expected)
+    assert len(expected) == 2

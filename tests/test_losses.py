@@ -71,3 +71,17 @@ def test_bfloat16_perceptual_term_stays_within_two_percent(photos):
 def test_unknown_precision_is_a_clear_error():
     with pytest.raises(AelibError, match="unknown precision"):
         build_feature_extractor(("block2_conv2",), "float8")
+
+
+def test_laplace_bits_match_scipy():
+    from scipy.stats import laplace
+
+    from aelib.losses import laplace_bits
+
+    rng = np.random.default_rng(3)
+    latents = np.concatenate([rng.uniform(-0.5, 0.5, 20), np.clip(rng.laplace(0, 3, 40), -5, 5), [0.0, 0.5, -0.5, 5.5]])
+    scales = np.array([0.4, 1.0, 2.5, 6.0])
+    z = np.tile(latents[:, None], (1, 4))
+    expected = -np.log2(laplace.cdf(z + 0.5, scale=scales) - laplace.cdf(z - 0.5, scale=scales)).sum()
+    ours = laplace_bits(tf.constant(z[None, :, None, :], tf.float32), tf.constant(np.log(scales), tf.float32))
+    assert float(ours[0]) == pytest.approx(expected, rel=1e-4)
