@@ -11,12 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from aelib.config import DEFAULT_FEATURE_LAYERS, DEFAULT_SEED, IMAGE_SIZE, LossWeights, TrainConfig
+from aelib.config import DEFAULT_FEATURE_LAYERS, DEFAULT_SEED, ENTROPY_SUFFIX, IMAGE_SIZE, LossWeights, TrainConfig
 from aelib.errors import AelibError
 
 
 def _data_label(data: str | None) -> str:
-    return "embedded default (crops of the photos shipped with scikit-image, scikit-learn, matplotlib)" if data is None else data
+    return (
+        "embedded default (crops of the photos shipped with scikit-image, scikit-learn, matplotlib)"
+        if data is None
+        else data
+    )
 
 
 def _refuse_overwrite(paths: list[Path], force: bool) -> None:
@@ -47,7 +51,7 @@ def _train(args: argparse.Namespace) -> None:
     )
     out = Path(args.out)
     name = f"autoencoder_{args.depth}L"
-    _refuse_overwrite([out / f"{name}.keras", out / f"{name}_history.csv"], args.force)
+    _refuse_overwrite([out / f"{name}.keras", out / f"{name}{ENTROPY_SUFFIX}", out / f"{name}_history.csv"], args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {_data_label(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
     from aelib.train import train_autoencoder  # TensorFlow loads only once the input is known to be good
@@ -62,7 +66,9 @@ def _train(args: argparse.Namespace) -> None:
         args.depth, dataset.train, dataset.val, config, out_dir=out, verbose=args.verbose, initial_model=initial
     )
     best = result.history["val_loss"].min()
-    print(f"trained {name} for {len(result.history)} epoch(s) in {time.perf_counter() - start:.0f} s; best val_loss {best:.4f}")
+    print(
+        f"trained {name} for {len(result.history)} epoch(s) in {time.perf_counter() - start:.0f} s; best val_loss {best:.4f}"
+    )
     print(f"saved {result.model_path} (fingerprint {result.codec.fingerprint}) and {result.history_path}")
 
 
@@ -74,7 +80,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else None
     stem = Path(args.model).stem
     if out is not None:
-        _refuse_overwrite([out / f"{stem}_table1.csv", out / f"{stem}_table1.md", out / f"{stem}_per_image.csv"], args.force)
+        _refuse_overwrite(
+            [out / f"{stem}_table1.csv", out / f"{stem}_table1.md", out / f"{stem}_per_image.csv"], args.force
+        )
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {_data_label(args.data)}: {len(dataset.test)} test images")
     from aelib.codec import load_codec_model
@@ -145,54 +153,90 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aelib", description="Image compression with convolutional autoencoders.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train an autoencoder with the hybrid loss", description="Train an autoencoder with the hybrid loss (paper's settings by default).")
+    train = commands.add_parser(
+        "train",
+        help="train an autoencoder with the hybrid loss",
+        description="Train an autoencoder with the hybrid loss (paper's settings by default).",
+    )
     _add_data_arguments(train)
     train.add_argument("--depth", type=int, default=3, help="number of encoder convolutions (default %(default)s)")
     train.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="maximum epochs (default %(default)s)")
     train.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="default %(default)s")
-    train.add_argument("--patience", type=int, default=TrainConfig.patience, help="early-stopping patience (default %(default)s)")
+    train.add_argument(
+        "--patience", type=int, default=TrainConfig.patience, help="early-stopping patience (default %(default)s)"
+    )
     defaults = LossWeights()
     train.add_argument(
-        "--loss-weights", type=float, nargs=3, metavar=("A", "B", "C"),
+        "--loss-weights",
+        type=float,
+        nargs=3,
+        metavar=("A", "B", "C"),
         default=(defaults.ssim, defaults.perceptual, defaults.mse),
         help="weights of SSIM, perceptual and MSE loss, summing to 1 (default %(default)s)",
     )
-    train.add_argument("--feature-layers", nargs="+", default=list(DEFAULT_FEATURE_LAYERS), help="VGG16 layers of the perceptual loss")
     train.add_argument(
-        "--rate-weight", type=float, default=TrainConfig.rate_weight,
+        "--feature-layers", nargs="+", default=list(DEFAULT_FEATURE_LAYERS), help="VGG16 layers of the perceptual loss"
+    )
+    train.add_argument(
+        "--rate-weight",
+        type=float,
+        default=TrainConfig.rate_weight,
         help="λ of loss = hybrid + λ·bits per pixel; 0 (default) is the paper's loss",
     )
     train.add_argument("--init-model", help="fine-tune this .keras model (same depth) instead of starting afresh")
     train.add_argument("--out", default="results/models", help="output folder (default %(default)s)")
     train.add_argument("--force", action="store_true", help="overwrite an existing model")
-    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress: 0 none, 1 bar, 2 a line per epoch")
+    train.add_argument(
+        "--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress: 0 none, 1 bar, 2 a line per epoch"
+    )
     train.set_defaults(run=_train)
 
-    evaluate = commands.add_parser("evaluate", help="compare a trained model with JPEG (Table 1)", description="Compare a trained model with JPEG on the test split (the paper's Table 1).")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="compare a trained model with JPEG (Table 1)",
+        description="Compare a trained model with JPEG on the test split (the paper's Table 1).",
+    )
     evaluate.add_argument("--model", required=True, help="a .keras file written by `aelib train`")
     _add_data_arguments(evaluate)
     evaluate.add_argument("--out", help="folder for the CSV and Markdown tables")
     evaluate.add_argument("--force", action="store_true", help="overwrite existing tables")
     evaluate.set_defaults(run=_evaluate)
 
-    compress = commands.add_parser("compress", help="write one .aec file per image", description="Compress images into .aec files (folders are searched recursively; their layout is kept).")
+    compress = commands.add_parser(
+        "compress",
+        help="write one .aec file per image",
+        description="Compress images into .aec files (folders are searched recursively; their layout is kept).",
+    )
     compress.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     compress.add_argument("--model", required=True, help="a .keras model with its .entropy.npz tables beside it")
     compress.add_argument("--out", required=True, help="output folder")
     compress.add_argument("--force", action="store_true", help="overwrite existing .aec files")
-    compress.add_argument("--test-split", action="store_true", help="compress only the held-out test images of each folder (the split of train/evaluate)")
+    compress.add_argument(
+        "--test-split",
+        action="store_true",
+        help="compress only the held-out test images of each folder (the split of train/evaluate)",
+    )
     compress.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of that split")
     compress.set_defaults(run=_compress)
 
-    decompress = commands.add_parser("decompress", help="write one PNG per .aec file", description="Decompress .aec files into PNG images.")
+    decompress = commands.add_parser(
+        "decompress", help="write one PNG per .aec file", description="Decompress .aec files into PNG images."
+    )
     decompress.add_argument("inputs", nargs="+", metavar="FILE.aec", help=".aec files or folders of them")
     decompress.add_argument("--out", required=True, help="output folder")
     decompress.add_argument("--model", help="the model that wrote the files (default: found by fingerprint)")
-    decompress.add_argument("--models-dir", nargs="+", default=["results"], help="where to look for models by fingerprint (default %(default)s)")
+    decompress.add_argument(
+        "--models-dir",
+        nargs="+",
+        default=["results"],
+        help="where to look for models by fingerprint (default %(default)s)",
+    )
     decompress.add_argument("--force", action="store_true", help="overwrite existing PNG files")
     decompress.set_defaults(run=_decompress)
 
-    info = commands.add_parser("info", help="print the header of .aec files", description="Print the header of .aec files.")
+    info = commands.add_parser(
+        "info", help="print the header of .aec files", description="Print the header of .aec files."
+    )
     info.add_argument("files", nargs="+", metavar="FILE.aec")
     info.set_defaults(run=_info)
     return parser

@@ -38,7 +38,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from aelib.entropy import EntropyModel, decode_symbols, encode_symbols, fit_entropy_model, load_entropy_model, quantize, save_entropy_model
+from aelib.config import ENTROPY_SUFFIX
+from aelib.entropy import (
+    EntropyModel,
+    decode_symbols,
+    encode_symbols,
+    fit_entropy_model,
+    load_entropy_model,
+    quantize,
+    save_entropy_model,
+)
 from aelib.errors import AelibError
 from aelib.models import decoder_of, depth_of, downsampling_factor, encoder_of, load_model, save_model
 
@@ -47,7 +56,6 @@ FORMAT_VERSION = 1
 MAX_SIDE = 16384
 HEADER = struct.Struct(">4sB8sHHHHHII")
 FINGERPRINT_BYTES = 8
-ENTROPY_SUFFIX = ".entropy.npz"
 
 
 @dataclass(frozen=True)
@@ -233,10 +241,14 @@ def decode(data: bytes, codec: CodecModel) -> np.ndarray:
         raise AelibError(f"file was made by model {header.fingerprint}; the model given is {codec.fingerprint}")
     expected = latent_shape_for(codec, header.height, header.width)
     if header.latent_shape != expected:
-        raise AelibError(f"header's latent shape {header.latent_shape} does not fit a {header.height}x{header.width} image ({expected})")
+        raise AelibError(
+            f"header's latent shape {header.latent_shape} does not fit a {header.height}x{header.width} image ({expected})"
+        )
     payload = data[HEADER.size :]
     if len(payload) != header.payload_length:
-        raise AelibError(f"payload is {len(payload)} bytes, the header says {header.payload_length} (truncated or extended file)")
+        raise AelibError(
+            f"payload is {len(payload)} bytes, the header says {header.payload_length} (truncated or extended file)"
+        )
     if zlib.crc32(payload) != header.crc32:
         raise AelibError("CRC32 mismatch: the payload is corrupt")
     symbols = decode_symbols(payload, header.latent_shape, codec.entropy)

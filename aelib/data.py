@@ -106,9 +106,7 @@ def list_images(folder: str | Path) -> list[Path]:
         raise AelibError(f"image folder not found: {folder}")
     if not folder.is_dir():
         raise AelibError(f"not a folder: {folder}")
-    paths = sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-    )
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not paths:
         raise AelibError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}")
     return paths

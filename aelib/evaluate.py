@@ -25,6 +25,7 @@ from aelib.config import PAPER_JPEG_QUALITIES, PAPER_TABLE_1
 from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 from aelib.models import depth_of
 
+
 @dataclass(frozen=True)
 class Evaluation:
     """Per-image measurements and the per-method summary (Table 1).
@@ -40,7 +41,9 @@ class Evaluation:
     matched_jpeg_quality: int
 
 
-def _row(method: str, name: str, original: np.ndarray, decoded: np.ndarray, size: int, encode_s: float, decode_s: float) -> dict:
+def _row(
+    method: str, name: str, original: np.ndarray, decoded: np.ndarray, size: int, encode_s: float, decode_s: float
+) -> dict:
     height, width = original.shape[:2]
     return {
         "method": method,
@@ -73,7 +76,9 @@ def jpeg_rows(images: np.ndarray, names: tuple[str, ...], quality: int, method: 
     rows = []
     for image, name in tqdm(list(zip(images, names)), desc=method, unit="img", leave=False):
         result = encode_with_codec(image, "jpeg", quality)
-        rows.append(_row(method, name, image, result.decoded, len(result.data), result.encode_seconds, result.decode_seconds))
+        rows.append(
+            _row(method, name, image, result.decoded, len(result.data), result.encode_seconds, result.decode_seconds)
+        )
     return rows
 
 

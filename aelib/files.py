@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from aelib.codec import ENTROPY_SUFFIX, CodecModel, decode, encode, load_codec_model, read_fingerprint, read_header
-from aelib.config import IMAGE_EXTENSIONS
+from aelib.codec import CodecModel, decode, encode, load_codec_model, read_fingerprint, read_header
+from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS
 from aelib.data import read_image
 from aelib.errors import AelibError
 from aelib.metrics import bits_per_pixel, compression_ratio
@@ -102,7 +102,9 @@ def _plan_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, suffix: str, fo
     return outputs
 
 
-def compress_files(inputs: list[str | Path], codec: CodecModel, out_dir: str | Path, force: bool = False) -> list[FileResult]:
+def compress_files(
+    inputs: list[str | Path], codec: CodecModel, out_dir: str | Path, force: bool = False
+) -> list[FileResult]:
     """Writes one ``.aec`` per input image; folders are searched recursively and their layout kept.
 
     The outputs are planned first — no two inputs may map to one output, and

@@ -163,7 +163,9 @@ def train_autoencoder(
         if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
             raise AelibError(f"{label} images must be a non-empty (N, H, W, 3) array, got shape {images.shape}")
         if images.shape[1] % factor or images.shape[2] % factor:
-            raise AelibError(f"{label} images are {images.shape[1]}x{images.shape[2]}; sides must be multiples of {factor}")
+            raise AelibError(
+                f"{label} images are {images.shape[1]}x{images.shape[2]}; sides must be multiples of {factor}"
+            )
 
     keras.utils.set_random_seed(config.seed)
     with distribution_strategy().scope():
@@ -176,9 +178,7 @@ def train_autoencoder(
             )
         )
 
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-    ]
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
     fit = trainer.fit(
         _as_dataset(train_images, config.batch_size, config.seed),
         validation_data=_as_dataset(val_images, config.batch_size, None),

@@ -11,7 +11,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_entropy_coding_benchmark_runs(tmp_path):
     out = tmp_path / "entropy.json"
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "entropy_coding.py"), "--images", "2", "--repeats", "2", "--size", "32", "--out", str(out)],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "entropy_coding.py"),
+            "--images",
+            "2",
+            "--repeats",
+            "2",
+            "--size",
+            "32",
+            "--out",
+            str(out),
+        ],
         check=True,
         capture_output=True,
         timeout=300,

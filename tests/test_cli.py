@@ -40,7 +40,9 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(args, message):
 
 def test_train_then_evaluate_on_the_embedded_data(tmp_path, capsys):
     common = ["--size", "32", "--limit", "60", "--seed", "4"]
-    assert main(["train", *common, "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path), "--verbose", "0"]) == 0
+    assert (
+        main(["train", *common, "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path), "--verbose", "0"]) == 0
+    )
     model = tmp_path / "autoencoder_3L.keras"
     assert model.exists() and (tmp_path / "autoencoder_3L_history.csv").exists()
 
@@ -53,7 +55,9 @@ def test_train_then_evaluate_on_the_embedded_data(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "autoencoder_3L_table1.csv")
     assert list(table["method"][:2]) == ["3-layer", table["method"][1]]
     assert {"JPEG q95", "JPEG q75", "JPEG q20", "JPEG q13"} <= set(table["method"])
-    assert {"psnr", "ssim", "compression_ratio", "bits_per_pixel", "time_per_image_s", "total_time_s"} <= set(table.columns)
+    assert {"psnr", "ssim", "compression_ratio", "bits_per_pixel", "time_per_image_s", "total_time_s"} <= set(
+        table.columns
+    )
     per_image = pd.read_csv(tmp_path / "autoencoder_3L_per_image.csv")
     ours = per_image[per_image.method == "3-layer"]
     assert (ours["bytes"] > HEADER.size).all()
@@ -113,7 +117,10 @@ def test_compress_info_decompress_end_to_end(trained_model, photo_folder, tmp_pa
 def test_decompress_and_info_refuse_bad_files_in_one_line(trained_model, tmp_path, make_input, message):
     bad = tmp_path / "bad.aec"
     make_input(bad)
-    for args in (["info", str(bad)], ["decompress", str(bad), "--out", str(tmp_path / "o"), "--model", str(trained_model)]):
+    for args in (
+        ["info", str(bad)],
+        ["decompress", str(bad), "--out", str(tmp_path / "o"), "--model", str(trained_model)],
+    ):
         result = _run(*args)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert message in result.stderr.strip().splitlines()[-1]
@@ -128,7 +135,9 @@ def test_compress_refuses_a_non_image(trained_model, tmp_path):
 
 def test_decompress_without_a_matching_model_says_which_it_wants(trained_model, photo_folder, tmp_path):
     assert main(["compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", str(tmp_path)]) == 0
-    result = _run("decompress", str(tmp_path / "a.aec"), "--out", str(tmp_path / "o"), "--models-dir", str(tmp_path / "none"))
+    result = _run(
+        "decompress", str(tmp_path / "a.aec"), "--out", str(tmp_path / "o"), "--models-dir", str(tmp_path / "none")
+    )
     assert result.returncode == 2 and "no model with fingerprint" in result.stderr
 
 
@@ -140,6 +149,21 @@ def test_compress_test_split_takes_the_held_out_images_only(trained_model, tmp_p
     for index, crop in enumerate(embedded_crops(size=32, crops_per_photo=2, seed=2)[0]):
         Image.fromarray(crop).save(folder / f"{index:02d}.png")
     expected = load_dataset(folder, seed=4).test_names
-    assert main(["compress", str(folder), "--test-split", "--seed", "4", "--model", str(trained_model), "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(
+            [
+                "compress",
+                str(folder),
+                "--test-split",
+                "--seed",
+                "4",
+                "--model",
+                str(trained_model),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "o").glob("*.aec")) == sorted(n.replace(".png", ".aec") for n in expected)
     assert len(expected) == 2

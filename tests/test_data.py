@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aelib.data import center_crop_resize, embedded_crops, list_images, load_dataset, load_folder, read_image, split_indices
+from aelib.data import (
+    center_crop_resize,
+    embedded_crops,
+    list_images,
+    load_dataset,
+    load_folder,
+    read_image,
+    split_indices,
+)
 from aelib.errors import AelibError
 from conftest import shared_folder
 
@@ -15,7 +23,7 @@ def mixed_folder(tmp_path, photos):
     rgba = np.dstack([photos[1], np.full(photos[1].shape[:2], 255, np.uint8)])
     rgba[:8, :8, 3] = 0  # a transparent corner composites to white
     Image.fromarray(rgba, "RGBA").save(tmp_path / "sub" / "rgba.png")
-    sixteen = (photos[2][..., 0].astype(np.uint16) * 257)
+    sixteen = photos[2][..., 0].astype(np.uint16) * 257
     Image.fromarray(sixteen).save(tmp_path / "sub" / "deep.png")
     Image.fromarray(photos[3]).save(tmp_path / "wide.jpg", quality=95)
     Image.fromarray(photos[0]).quantize(16).save(tmp_path / "palette.bmp")

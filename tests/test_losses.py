@@ -43,7 +43,9 @@ def test_perceptual_loss_is_zero_for_identical_images_and_grows_with_distortion(
     extractor = build_feature_extractor(("block2_conv2",))
     same = perceptual_loss(_float(photos), _float(photos), extractor).numpy()
     np.testing.assert_allclose(same, 0.0, atol=1e-7)
-    values = [float(np.mean(perceptual_loss(_float(photos), _float(_blurred(photos, n)), extractor))) for n in (1, 3, 8)]
+    values = [
+        float(np.mean(perceptual_loss(_float(photos), _float(_blurred(photos, n)), extractor))) for n in (1, 3, 8)
+    ]
     assert 0 < values[0] < values[1] < values[2]
 
 

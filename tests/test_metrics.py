@@ -16,7 +16,9 @@ def test_psnr_matches_numpy_and_scikit_image(photos):
     original, distorted = photos[0], _noisy(photos[0], 10)
     mse = np.mean((original.astype(float) - distorted.astype(float)) ** 2)
     assert psnr(original, distorted) == pytest.approx(10 * math.log10(255**2 / mse), abs=1e-9)
-    assert psnr(original, distorted) == pytest.approx(peak_signal_noise_ratio(original, distorted, data_range=255), abs=1e-9)
+    assert psnr(original, distorted) == pytest.approx(
+        peak_signal_noise_ratio(original, distorted, data_range=255), abs=1e-9
+    )
 
 
 def test_psnr_of_identical_images_is_infinite(photos):
@@ -33,7 +35,13 @@ def test_psnr_by_hand():
 def test_ssim_matches_scikit_image_gaussian_settings(photos):
     original, distorted = photos[2], _noisy(photos[2], 20)
     expected = structural_similarity(
-        original, distorted, data_range=255, channel_axis=-1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        original,
+        distorted,
+        data_range=255,
+        channel_axis=-1,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
     )
     assert ssim(original, distorted) == pytest.approx(expected, abs=1e-12)
     assert ssim(original, original) == pytest.approx(1.0)

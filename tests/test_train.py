@@ -38,11 +38,22 @@ def test_training_lowers_the_loss(tiny_run):
 def test_history_logs_every_loss_component(tiny_run):
     *_, result = tiny_run
     saved = pd.read_csv(result.history_path)
-    for column in ("epoch", "loss", "ssim_loss", "perceptual_loss", "mse_loss", "bits_per_pixel", "val_loss", "val_ssim_loss"):
+    for column in (
+        "epoch",
+        "loss",
+        "ssim_loss",
+        "perceptual_loss",
+        "mse_loss",
+        "bits_per_pixel",
+        "val_loss",
+        "val_ssim_loss",
+    ):
         assert column in saved.columns
     assert len(saved) == 20
     weights = LossWeights()
-    combined = weights.ssim * saved.ssim_loss + weights.perceptual * saved.perceptual_loss + weights.mse * saved.mse_loss
+    combined = (
+        weights.ssim * saved.ssim_loss + weights.perceptual * saved.perceptual_loss + weights.mse * saved.mse_loss
+    )
     np.testing.assert_allclose(saved["loss"], combined, rtol=1e-4)
 
 
@@ -79,8 +90,12 @@ def test_image_sides_must_fit_the_downsampling(tiny_run):
 
 def test_a_model_trained_without_noise_can_be_fine_tuned_for_quantisation(tiny_run):
     train_images, val_images, _, _ = tiny_run
-    plain = train_autoencoder(3, train_images, val_images, TrainConfig(epochs=1, batch_size=16, quantization_noise=False), verbose=0)
-    tuned = train_autoencoder(3, train_images, val_images, TrainConfig(epochs=1, batch_size=16), verbose=0, initial_model=plain.model)
+    plain = train_autoencoder(
+        3, train_images, val_images, TrainConfig(epochs=1, batch_size=16, quantization_noise=False), verbose=0
+    )
+    tuned = train_autoencoder(
+        3, train_images, val_images, TrainConfig(epochs=1, batch_size=16), verbose=0, initial_model=plain.model
+    )
     assert tuned.model is plain.model  # the same network, trained further
     assert tuned.codec.fingerprint != plain.codec.fingerprint
     with pytest.raises(AelibError, match="initial model has depth 3, not 5"):

@@ -42,7 +42,14 @@ def test_unpickler_admits_numpy_arrays_only(tmp_path):
 
 def test_installed_checkpoint_passes_its_checksum():
     checkpoint = read_checkpoint(checkpoint_path())
-    assert sorted(checkpoint) == ["NetLinLayer_0", "NetLinLayer_1", "NetLinLayer_2", "NetLinLayer_3", "NetLinLayer_4", "VGG16_0"]
+    assert sorted(checkpoint) == [
+        "NetLinLayer_0",
+        "NetLinLayer_1",
+        "NetLinLayer_2",
+        "NetLinLayer_3",
+        "NetLinLayer_4",
+        "VGG16_0",
+    ]
 
 
 def test_imagenet_features_tell_photos_apart():
