@@ -1,9 +1,12 @@
 """aelib: image compression with convolutional autoencoders, reproduced and measured.
 
 The public API is flat: ``aelib.load_dataset``, ``aelib.build_autoencoder``,
-``aelib.train_autoencoder``, ``aelib.evaluate_model`` and so on.
+``aelib.train_autoencoder``, ``aelib.encode``, ``aelib.decode`` and so on.
+Names whose modules need TensorFlow are imported on first use, so that
+``import aelib`` (and the CLI's argument checks) stay fast.
 """
 
+import importlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -13,6 +16,31 @@ from aelib.config import IMAGE_SIZE, PAPER_DEPTHS, PAPER_JPEG_QUALITIES, LossWei
 from aelib.data import Dataset, embedded_crops, load_dataset, load_folder, read_image  # noqa: E402
 from aelib.errors import AelibError  # noqa: E402
 from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim  # noqa: E402
+
+_LAZY = {
+    "build_autoencoder": "aelib.models",
+    "summarize": "aelib.models",
+    "load_model": "aelib.models",
+    "HybridLoss": "aelib.losses",
+    "train_autoencoder": "aelib.train",
+    "CodecModel": "aelib.codec",
+    "encode": "aelib.codec",
+    "decode": "aelib.codec",
+    "load_codec_model": "aelib.codec",
+    "make_codec_model": "aelib.codec",
+    "save_codec_model": "aelib.codec",
+    "read_header": "aelib.codec",
+    "compress_files": "aelib.files",
+    "decompress_files": "aelib.files",
+    "evaluate_model": "aelib.evaluate",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aelib' has no attribute {name!r}")
+
 
 __all__ = [
     "AelibError",
@@ -35,4 +63,5 @@ __all__ = [
     "psnr",
     "read_image",
     "ssim",
+    *_LAZY,
 ]

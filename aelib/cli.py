@@ -96,7 +96,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         out.mkdir(parents=True, exist_ok=True)
         evaluation.summary.to_csv(out / f"{stem}_table1.csv", index=False)
         evaluation.per_image.to_csv(out / f"{stem}_per_image.csv", index=False)
-        provenance = f"Data: {_data_label(args.data)}, {len(dataset.test)} test images. Command: aelib {' '.join(sys.argv[2:])}\n\n"
+        provenance = f"Data: {_data_label(args.data)}, {len(dataset.test)} test images. Command: aelib {' '.join(sys.argv[1:])}\n\n"
         (out / f"{stem}_table1.md").write_text(provenance + table + "\n")
         print(f"wrote tables to {out}")
 

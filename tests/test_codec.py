@@ -176,3 +176,12 @@ def test_fuzzed_files_decode_to_an_image_or_fail_clearly(codec, images):
 
     check()
     assert sum(outcomes.values()) >= 2000 and outcomes["image"] > 0 and outcomes["error"] > 0
+
+
+def test_the_codec_is_in_the_flat_namespace(codec, images):
+    import aelib
+
+    assert aelib.decode(aelib.encode(images[4], codec), codec).shape == (32, 32, 3)
+    assert aelib.encode is encode and aelib.load_codec_model is load_codec_model
+    with pytest.raises(AttributeError):
+        aelib.no_such_function
