@@ -8,7 +8,9 @@ unless ``force``; inputs are only read.
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,8 +67,6 @@ def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
 
 def png_bytes(image: np.ndarray) -> bytes:
     """An (H, W, 3) uint8 image as PNG bytes."""
-    import io
-
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -122,7 +122,7 @@ def compress_files(
     return results
 
 
-def find_model_for(fingerprint: str, search: list[str | Path]) -> Path:
+def find_model_for(fingerprint: str, search: Sequence[str | Path]) -> Path:
     """The ``.keras`` model in the search folders (recursively) whose tables record fingerprint."""
     candidates = []
     for folder in map(Path, search):
@@ -140,7 +140,7 @@ def decompress_files(
     inputs: list[str | Path],
     out_dir: str | Path,
     codec: CodecModel | None = None,
-    model_search: list[str | Path] = ("results",),
+    model_search: Sequence[str | Path] = ("results",),
     force: bool = False,
 ) -> list[FileResult]:
     """Writes one PNG per ``.aec`` file; the model is codec, or found by each file's fingerprint."""
@@ -153,7 +153,7 @@ def decompress_files(
         try:
             header = read_header(data)
             if codec is None and header.fingerprint not in loaded:
-                loaded[header.fingerprint] = load_codec_model(find_model_for(header.fingerprint, list(model_search)))
+                loaded[header.fingerprint] = load_codec_model(find_model_for(header.fingerprint, model_search))
             image = decode(data, loaded.get(header.fingerprint, codec))
         except AelibError as error:
             raise AelibError(f"{source}: {error}") from None
