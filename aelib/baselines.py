@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass
+
 import numpy as np
 from PIL import Image, features
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aelib.config import DEFAULT_FEATURE_LAYERS, DEFAULT_SEED, ENTROPY_SUFFIX, IMAGE_SIZE, LossWeights, TrainConfig
 from aelib.errors import AelibError
+from aelib.outputs import refuse_overwrite
 
 
 def _data_label(data: str | None) -> str:
@@ -21,12 +22,6 @@ def _data_label(data: str | None) -> str:
         if data is None
         else data
     )
-
-
-def _refuse_overwrite(paths: list[Path], force: bool) -> None:
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not force:
-        raise AelibError(f"{', '.join(existing)} already exist(s); pass --force to overwrite")
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +46,7 @@ def _train(args: argparse.Namespace) -> None:
     )
     out = Path(args.out)
     name = f"autoencoder_{args.depth}L"
-    _refuse_overwrite([out / f"{name}.keras", out / f"{name}{ENTROPY_SUFFIX}", out / f"{name}_history.csv"], args.force)
+    refuse_overwrite([out / f"{name}.keras", out / f"{name}{ENTROPY_SUFFIX}", out / f"{name}_history.csv"], args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {_data_label(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
     from aelib.train import train_autoencoder  # TensorFlow loads only once the input is known to be good
@@ -80,7 +75,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     out = Path(args.out) if args.out else None
     stem = Path(args.model).stem
     if out is not None:
-        _refuse_overwrite(
+        refuse_overwrite(
             [out / f"{stem}_table1.csv", out / f"{stem}_table1.md", out / f"{stem}_per_image.csv"], args.force
         )
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)

@@ -29,7 +29,6 @@ payload length against the bytes present, and the CRC.
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from aelib.entropy import (
 )
 from aelib.errors import AelibError
 from aelib.models import decoder_of, depth_of, downsampling_factor, encoder_of, load_model, save_model
+from aelib.outputs import atomic_output
 
 MAGIC = b"\x89AEC"
 FORMAT_VERSION = 1
@@ -121,11 +121,8 @@ def entropy_path(model_path: str | Path) -> Path:
 def save_codec_model(codec: CodecModel, model_path: str | Path) -> None:
     """Writes the ``.keras`` model and its ``.entropy.npz`` tables, each atomically."""
     save_model(codec.autoencoder, model_path)
-    tables = entropy_path(model_path)
-    temporary = tables.with_name(f".{os.getpid()}-{tables.name}")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, **save_entropy_model(codec.entropy, codec.fingerprint))
-    os.replace(temporary, tables)
+    with atomic_output(entropy_path(model_path)) as temporary:
+        np.savez(temporary, **save_entropy_model(codec.entropy, codec.fingerprint))
 
 
 def read_fingerprint(model_path: str | Path) -> str | None:

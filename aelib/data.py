@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from aelib.config import DEFAULT_SEED, DEFAULT_SPLIT, IMAGE_EXTENSIONS, IMAGE_SIZE, cache_dir
 from aelib.errors import AelibError
+from aelib.outputs import atomic_output
 
 EMBEDDED_CROPS_PER_PHOTO = 100
 _CACHE_FORMAT = 1
@@ -152,7 +152,8 @@ def load_folder(
 
     array = np.stack(images)
     if use_cache:
-        _atomic_save_npz(cache_file, images=array, names=np.array(names))
+        with atomic_output(cache_file) as temporary:
+            np.savez(temporary, images=array, names=np.array(names))
     return array, tuple(names)
 
 
@@ -262,12 +263,3 @@ def _cache_path(folder: Path, paths: list[Path], size: int) -> Path:
         stat = path.stat()
         digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return cache_dir() / f"{folder.resolve().name or 'root'}-{size}px-{digest.hexdigest()[:16]}.npz"
-
-
-def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Writes an .npz next to its destination and renames it, so a crash leaves no half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(temporary, path)

@@ -9,7 +9,6 @@ unless ``force``; inputs are only read.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS
 from aelib.data import read_image
 from aelib.errors import AelibError
 from aelib.metrics import bits_per_pixel, compression_ratio
+from aelib.outputs import atomic_output, refuse_overwrite
 
 AEC_SUFFIX = ".aec"
 
@@ -54,15 +54,9 @@ class FileResult:
 
 def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
     """Writes data to path via a temporary file and a rename; refuses to replace a file unless force."""
-    if path.exists() and not force:
-        raise AelibError(f"{path} already exists; pass --force to overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    refuse_overwrite([path], force)
+    with atomic_output(path) as temporary:
         temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -95,10 +89,7 @@ def _plan_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, suffix: str, fo
         if output in seen:
             raise AelibError(f"{seen[output]} and {source} would both be written to {output}")
         seen[output] = source
-    existing = [str(p) for p in outputs if p.exists()]
-    if existing and not force:
-        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise AelibError(f"{existing[0]}{more} already exist(s); pass --force to overwrite")
+    refuse_overwrite(outputs, force)
     return outputs
 
 

@@ -29,7 +29,6 @@ nested in one autoencoder model that is saved as a single ``.keras`` file.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ import keras
 
 from aelib.config import IMAGE_SIZE
 from aelib.errors import AelibError
+from aelib.outputs import atomic_output
 
 KERNEL_SIZE = 3
 MAX_DOWNSAMPLING_LAYERS = 3
@@ -169,10 +169,8 @@ def summarize(autoencoder: keras.Model, image_size: int = IMAGE_SIZE) -> ModelSu
 
 def save_model(autoencoder: keras.Model, path: str | Path) -> None:
     """Saves a .keras file atomically (written beside, then renamed)."""
-    path = Path(path)
-    temporary = path.with_name(f".{os.getpid()}-{path.name}")
-    autoencoder.save(temporary)
-    os.replace(temporary, path)
+    with atomic_output(path) as temporary:
+        autoencoder.save(temporary)
 
 
 def load_model(path: str | Path) -> keras.Model:

@@ -14,7 +14,6 @@ and saved beside the model, so the model writes real ``.aec`` files.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from aelib.config import TrainConfig
 from aelib.errors import AelibError
 from aelib.losses import HybridLoss, laplace_bits
 from aelib.models import build_autoencoder, decoder_of, depth_of, downsampling_factor, encoder_of
+from aelib.outputs import atomic_output
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,6 @@ def train_autoencoder(
         model_path = out_dir / f"{autoencoder.name}.keras"
         history_path = out_dir / f"{autoencoder.name}_history.csv"
         save_codec_model(codec, model_path)
-        temporary = history_path.with_name(f".{history_path.name}.tmp")
-        history.to_csv(temporary, index=False)
-        os.replace(temporary, history_path)
+        with atomic_output(history_path) as temporary:
+            history.to_csv(temporary, index=False)
     return TrainResult(autoencoder, codec, history, model_path, history_path)

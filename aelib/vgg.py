@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import io
-import os
 import pickle
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from aelib.config import VGG16_CHECKPOINT, VGG16_CHECKPOINT_SHA256, VGG16_PACKAGE, cache_dir
 from aelib.errors import AelibError
+from aelib.outputs import atomic_output
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -136,10 +136,8 @@ def build_vgg16(precision: str = "float32"):
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     for layer, (kernel, bias) in zip(convs, vgg16_conv_weights(read_checkpoint(checkpoint_path())), strict=True):
         layer.set_weights([kernel, bias])
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    temporary = cached.with_name(f"{os.getpid()}-{cached.name}")
-    model.save_weights(temporary)
-    os.replace(temporary, cached)
+    with atomic_output(cached) as temporary:
+        model.save_weights(temporary)
     return model
 
 

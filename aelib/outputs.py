@@ -1,0 +1,41 @@
+"""Writing outputs safely: nothing half-written, nothing overwritten by accident.
+
+Every file aelib writes (models, tables, caches, ``.aec`` files, decoded PNGs,
+histories) goes through :func:`atomic_output`, and every command that would
+replace existing files asks :func:`refuse_overwrite` first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aelib.errors import AelibError
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path beside path; renames it onto path when the block succeeds.
+
+    The temporary name keeps path's ending (Keras insists on ``.keras`` and
+    ``.weights.h5``), so any writer can use it. If the block fails, the
+    temporary file is removed and path is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{os.getpid()}-{path.name}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def refuse_overwrite(paths: Iterable[Path], force: bool) -> None:
+    """Raises a one-line error naming the first existing path (and how many more), unless force."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not force:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise AelibError(f"{existing[0]}{more} already exist(s); pass --force to overwrite")

@@ -1,0 +1,28 @@
+import pytest
+
+from aelib.errors import AelibError
+from aelib.outputs import atomic_output, refuse_overwrite
+
+
+def test_atomic_output_replaces_only_on_success(tmp_path):
+    target = tmp_path / "sub" / "model.keras"
+    with atomic_output(target) as temporary:
+        assert temporary.name.endswith("model.keras") and temporary.parent == target.parent
+        temporary.write_text("first")
+    assert target.read_text() == "first"
+
+    with pytest.raises(RuntimeError), atomic_output(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "first"
+    assert [p.name for p in target.parent.iterdir()] == ["model.keras"]  # no temporary left behind
+
+
+def test_refuse_overwrite_names_the_first_existing_file_and_counts_the_rest(tmp_path):
+    files = [tmp_path / f"{n}.aec" for n in "abc"]
+    for path in files[:2]:
+        path.write_bytes(b"x")
+    with pytest.raises(AelibError, match=r"a\.aec and 1 more already exist\(s\); pass --force"):
+        refuse_overwrite(files, force=False)
+    refuse_overwrite(files, force=True)
+    refuse_overwrite(files[2:], force=False)
