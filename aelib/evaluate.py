@@ -91,7 +91,8 @@ def summarize_rows(per_image: pd.DataFrame) -> pd.DataFrame:
     summary["total_time_s"] = grouped["time_s"].sum()
     summary["images"] = grouped.size()
     summary = summary.reset_index()
-    for column, index in (("paper_psnr", 0), ("paper_ssim", 1), ("paper_compression_ratio", 2)):
+    paper_columns = ("paper_psnr", "paper_ssim", "paper_compression_ratio", "paper_time_per_image_s")
+    for index, column in enumerate(paper_columns):
         summary[column] = [PAPER_TABLE_1.get(m.split(" (")[0], (np.nan,) * 5)[index] for m in summary["method"]]
     return summary
 
@@ -106,13 +107,14 @@ def evaluate_model(
 
     Args:
         codec: a trained model with its entropy tables (:func:`aelib.codec.load_codec_model`).
-        images: (N, H, W, 3) uint8 test images.
+        images: uint8 test images of shape (H, W, 3), as one array or a list of any sizes.
         names: a name per image (indices by default).
         jpeg_qualities: fixed JPEG qualities to include (the paper's by default).
 
     Returns:
         Per-image rows and the summary; the model's row is named "{depth}-layer",
-        the SSIM-matched JPEG row "JPEG q{Q} (SSIM-matched)".
+        the SSIM-matched JPEG row "JPEG q{Q} (SSIM-matched)"; the model's row
+        carries that quality in the column matched_jpeg_quality.
     """
     names = names or tuple(str(i) for i in range(len(images)))
     method = f"{depth_of(codec.autoencoder)}-layer"
@@ -123,11 +125,56 @@ def evaluate_model(
     for quality in jpeg_qualities:
         rows += jpeg_rows(images, names, quality, f"JPEG q{quality}")
     per_image = pd.DataFrame(rows)
-    return Evaluation(per_image, summarize_rows(per_image), matched)
+    summary = summarize_rows(per_image)
+    summary.insert(summary.columns.get_loc("images") + 1, "matched_jpeg_quality", np.nan)
+    summary.loc[summary["method"] == method, "matched_jpeg_quality"] = matched
+    return Evaluation(per_image, summary, matched)
 
 
-def format_table(summary: pd.DataFrame) -> str:
-    """Table 1 as Markdown: our figures, then the paper's where it has the same row."""
-    table = summary.copy()
-    table.columns = [c.replace("_", " ") for c in table.columns]
-    return table.to_markdown(index=False, floatfmt=".4g")
+def comparison_examples(
+    codec: CodecModel, images, names: tuple[str, ...], evaluation: Evaluation, count: int = 3
+) -> list[dict]:
+    """The best, median and worst test images by the model's SSIM, each decoded by the model and by matched JPEG.
+
+    Returns:
+        Rows for :func:`aelib.plots.plot_comparison`, each panel labelled with its method, bpp, PSNR and SSIM.
+    """
+    method = f"{depth_of(codec.autoencoder)}-layer"
+    model_rows = evaluation.per_image[evaluation.per_image["method"] == method].reset_index(drop=True)
+    order = model_rows["ssim"].to_numpy().argsort()[::-1]
+    picks = sorted({int(order[round(i * (len(order) - 1) / max(count - 1, 1))]) for i in range(count)})
+    rows = []
+    for index in picks:
+        image = images[index]
+        data = encode(image, codec)
+        ours = decode(data, codec)
+        jpeg = encode_with_codec(image, "jpeg", evaluation.matched_jpeg_quality)
+        height, width = image.shape[:2]
+        rows.append(
+            {
+                "name": names[index],
+                "original": image,
+                "panels": [
+                    (_caption(method, image, ours, len(data), height, width), ours),
+                    (
+                        _caption(
+                            f"JPEG q{evaluation.matched_jpeg_quality}",
+                            image,
+                            jpeg.decoded,
+                            len(jpeg.data),
+                            height,
+                            width,
+                        ),
+                        jpeg.decoded,
+                    ),
+                ],
+            }
+        )
+    return rows
+
+
+def _caption(method: str, original: np.ndarray, decoded: np.ndarray, size: int, height: int, width: int) -> str:
+    return (
+        f"{method}: {bits_per_pixel(height, width, size):.3f} bpp\n"
+        f"PSNR {psnr(original, decoded):.2f} dB, SSIM {ssim(original, decoded):.4f}"
+    )

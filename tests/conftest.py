@@ -1,4 +1,4 @@
-"""Shared fixtures: small deterministic images and the location of ../shared/data."""
+"""Shared fixtures: small deterministic images, an untrained codec model, and the location of ../shared/data."""
 
 from __future__ import annotations
 
@@ -31,3 +31,34 @@ def photos() -> np.ndarray:
 
     sources = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
     return np.stack([image[100:164, 100:164] for image in sources])
+
+
+@pytest.fixture(scope="session")
+def images():
+    """Sixty 32x32 crops of the embedded photos."""
+    from aelib.data import embedded_crops
+
+    crops, _ = embedded_crops(size=32, crops_per_photo=4, seed=9)
+    return crops
+
+
+@pytest.fixture(scope="session")
+def codec(images):
+    """An untrained 3-layer model with tables fitted to its latents: enough to test the format."""
+    import keras
+
+    from aelib.codec import make_codec_model
+    from aelib.models import build_autoencoder
+
+    keras.utils.set_random_seed(11)
+    return make_codec_model(build_autoencoder(3), images)
+
+
+@pytest.fixture(scope="session")
+def saved(codec, tmp_path_factory):
+    """The untrained codec model saved with its entropy tables."""
+    from aelib.codec import save_codec_model
+
+    path = tmp_path_factory.mktemp("model") / "autoencoder_3L.keras"
+    save_codec_model(codec, path)
+    return path

@@ -15,7 +15,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "aelib.cli", *args], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["reproduce"]])
 def test_help_is_available(command):
     result = _run(*command, "--help")
     assert result.returncode == 0
@@ -28,6 +28,8 @@ def test_help_is_available(command):
         (["train", "--data", "/no/such/folder"], "image folder not found: /no/such/folder"),
         (["train", "--loss-weights", "0.5", "0.5", "0.5"], "loss weights must sum to 1"),
         (["evaluate", "--model", "/no/such/model.keras"], "model file not found"),
+        (["reproduce", "--data", "/no/such/folder"], "not a folder: /no/such/folder"),
+        (["reproduce", "--depths", "0"], "depths must be positive integers"),
     ],
 )
 def test_bad_input_is_one_line_and_a_nonzero_exit(args, message):

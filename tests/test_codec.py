@@ -3,7 +3,6 @@ import subprocess
 import sys
 import zlib
 
-import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,30 +21,9 @@ from aelib.codec import (
     read_header,
     save_codec_model,
 )
-from aelib.data import embedded_crops
 from aelib.entropy import decode_symbols
 from aelib.errors import AelibError
 from aelib.models import build_autoencoder
-
-
-@pytest.fixture(scope="module")
-def images():
-    crops, _ = embedded_crops(size=32, crops_per_photo=4, seed=9)
-    return crops
-
-
-@pytest.fixture(scope="module")
-def codec(images):
-    """An untrained 3-layer model with tables fitted to its latents: enough to test the format."""
-    keras.utils.set_random_seed(11)
-    return make_codec_model(build_autoencoder(3), images)
-
-
-@pytest.fixture(scope="module")
-def saved(codec, tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "autoencoder_3L.keras"
-    save_codec_model(codec, path)
-    return path
 
 
 def test_decoded_image_is_the_decoders_output_on_the_quantised_latents(codec, images):

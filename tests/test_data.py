@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import shared_folder
 from PIL import Image
 
 from aelib.data import (
@@ -12,7 +13,6 @@ from aelib.data import (
     split_indices,
 )
 from aelib.errors import AelibError
-from conftest import shared_folder
 
 
 @pytest.fixture

@@ -5,8 +5,7 @@ import pytest
 from aelib.config import LossWeights, TrainConfig
 from aelib.errors import AelibError
 from aelib.losses import HybridLoss
-from aelib.models import build_autoencoder
-from aelib.models import load_model
+from aelib.models import build_autoencoder, load_model
 from aelib.train import train_autoencoder
 
 

@@ -1,0 +1,296 @@
+"""The reproduction pipeline: the numbered notebooks run by papermill, then the study's summary.
+
+``aelib reproduce`` (and ``make reproduce``) executes ``01_data_prep`` once and
+``02_model_building``, ``03_training`` and ``04_evaluation`` for each encoder
+depth, writing under one output folder:
+
+- ``runs/``: the executed notebooks (``runs/depth-N/…``) and ``manifest.json``,
+  which records the settings, each finished step and how long it took;
+- ``models/``, ``tables/``, ``figures/``: what the notebooks write;
+- ``README.md``: Table 1, the figures, which data, which command, which machine, how long.
+
+A step already finished with the same settings is skipped, so an interrupted
+run resumes where it stopped; ``force`` redoes everything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aelib.config import DEFAULT_SEED, IMAGE_SIZE, PAPER_DEPTHS, LossWeights, TrainConfig, project_root
+from aelib.errors import AelibError
+from aelib.outputs import atomic_output
+
+NOTEBOOKS_DIR = project_root() / "notebooks"
+DATA_NOTEBOOK = "01_data_prep.ipynb"
+DEPTH_NOTEBOOKS = ("02_model_building.ipynb", "03_training.ipynb", "04_evaluation.ipynb")
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Training settings of a named reproduction profile.
+
+    Attributes:
+        name: "study" or "paper".
+        epochs: maximum epochs on a user's folder of images.
+        embedded_epochs: maximum epochs on the embedded default (800 training crops).
+        rate_weight: λ of loss = hybrid + λ·bits per pixel (0 is the paper's loss).
+        description: one line for the results' README.
+    """
+
+    name: str
+    epochs: int
+    embedded_epochs: int
+    rate_weight: float
+    description: str
+
+
+PROFILES = {
+    "study": Profile(
+        name="study",
+        epochs=6,
+        embedded_epochs=16,
+        rate_weight=0.05,
+        description=(
+            "fewer epochs than the paper's 40 so that four depths train on 2 CPU cores in under 90 minutes "
+            "(4,800 face images) or 30 minutes (embedded default), and a rate term λ = 0.05 that makes the "
+            ".aec files smaller at equal SSIM"
+        ),
+    ),
+    "paper": Profile(
+        name="paper",
+        epochs=TrainConfig.epochs,
+        embedded_epochs=TrainConfig.epochs,
+        rate_weight=0.0,
+        description="the paper's settings: up to 40 epochs with early stopping (patience 3), the hybrid loss alone",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ReproduceSettings:
+    """What a reproduction runs on and how; everything but depths must match to resume a run.
+
+    Attributes:
+        data_dir: folder of images, or None for the embedded default.
+        depths: encoder depths to train and evaluate.
+        profile: a key of :data:`PROFILES`.
+        epochs: maximum epochs, overriding the profile's.
+        limit: use only this many images of the data (a fixed random subset).
+        test_images: evaluate only the first this many test images.
+        second_test_set: a folder of images evaluated at their own size (Kodak).
+        image_size, seed, batch_size: as in :class:`aelib.config.TrainConfig`.
+    """
+
+    data_dir: str | None = None
+    depths: tuple[int, ...] = PAPER_DEPTHS
+    profile: str = "study"
+    epochs: int | None = None
+    limit: int | None = None
+    test_images: int | None = None
+    second_test_set: str | None = None
+    image_size: int = IMAGE_SIZE
+    seed: int = DEFAULT_SEED
+    batch_size: int = TrainConfig.batch_size
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise AelibError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
+        for folder in (self.data_dir, self.second_test_set):
+            if folder is not None and not Path(folder).is_dir():
+                raise AelibError(f"not a folder: {folder}")
+        if not self.depths or any(depth < 1 for depth in self.depths):
+            raise AelibError(f"depths must be positive integers, got {list(self.depths)}")
+
+    @property
+    def training_epochs(self) -> int:
+        profile = PROFILES[self.profile]
+        if self.epochs is not None:
+            return self.epochs
+        return profile.embedded_epochs if self.data_dir is None else profile.epochs
+
+    def resume_key(self) -> dict:
+        """The settings a finished step depends on (depths excluded: each depth is its own step)."""
+        key = dataclasses.asdict(self)
+        del key["depths"]
+        key["training_epochs"] = self.training_epochs
+        return key
+
+    def notebook_parameters(self, depth: int | None, output_dir: Path, command: str) -> dict:
+        """The papermill parameters of one notebook run (absolute paths: notebooks run in notebooks/)."""
+        weights = LossWeights()
+        parameters = {
+            "data_dir": None if self.data_dir is None else str(Path(self.data_dir).resolve()),
+            "image_size": self.image_size,
+            "seed": self.seed,
+            "limit": self.limit,
+            "output_dir": str(output_dir.resolve()),
+            "command": command,
+            "force": True,
+        }
+        if depth is not None:
+            parameters |= {
+                "depth": depth,
+                "epochs": self.training_epochs,
+                "batch_size": self.batch_size,
+                "patience": TrainConfig.patience,
+                "loss_weights": [weights.ssim, weights.perceptual, weights.mse],
+                "rate_weight": PROFILES[self.profile].rate_weight,
+                "test_images": self.test_images,
+                "second_test_set": None if self.second_test_set is None else str(Path(self.second_test_set).resolve()),
+            }
+        return parameters
+
+
+@dataclass(frozen=True)
+class Step:
+    """One notebook run: the data notebook (depth None) or a per-depth notebook."""
+
+    notebook: str
+    depth: int | None
+
+    @property
+    def key(self) -> str:
+        stem = Path(self.notebook).stem
+        return stem if self.depth is None else f"depth-{self.depth}/{stem}"
+
+    def output_path(self, output_dir: Path) -> Path:
+        return output_dir / "runs" / f"{self.key}.ipynb"
+
+
+def plan_steps(depths: tuple[int, ...]) -> list[Step]:
+    """01 once, then 02–04 for each depth in the given order."""
+    return [Step(DATA_NOTEBOOK, None)] + [Step(nb, depth) for depth in depths for nb in DEPTH_NOTEBOOKS]
+
+
+def machine_description() -> str:
+    """CPU model, cores, memory, OS and TensorFlow version, for the results' provenance."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        model = names[0] if names else model
+    memory = ""
+    if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
+        memory = f", {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB RAM"
+    return f"{model}, {os.cpu_count()} cores{memory}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def read_manifest(output_dir: Path) -> dict | None:
+    path = output_dir / "runs" / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _write_manifest(output_dir: Path, manifest: dict) -> None:
+    with atomic_output(output_dir / "runs" / MANIFEST) as temporary:
+        temporary.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _start_manifest(output_dir: Path, settings: ReproduceSettings, command: str, force: bool) -> dict:
+    manifest = read_manifest(output_dir)
+    if manifest is not None and manifest["settings"] != settings.resume_key() and not force:
+        differences = ", ".join(
+            f"{name} {manifest['settings'].get(name)!r} → {value!r}"
+            for name, value in settings.resume_key().items()
+            if manifest["settings"].get(name) != value
+        )
+        raise AelibError(
+            f"{output_dir} holds a run with other settings ({differences}); "
+            "pass --force to replace it, or --out another folder"
+        )
+    if manifest is None or force:
+        manifest = {"settings": settings.resume_key(), "steps": {}}
+    manifest |= {"command": command, "machine": machine_description()}
+    return manifest
+
+
+def execute_notebook(notebook: Path, output: Path, parameters: dict) -> None:
+    """Runs notebook with papermill into output; a failing cell becomes one AelibError line.
+
+    Only the parameters that the notebook's ``parameters`` cell declares are passed.
+    """
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    parameters = {name: value for name, value in parameters.items() if name in declared}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            cwd=str(notebook.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=True,
+        )
+    except papermill.PapermillExecutionError as error:
+        raise AelibError(
+            f"{notebook.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue.strip()} "
+            f"(the executed notebook with the traceback: {output})"
+        ) from None
+
+
+def _show_notebook_output() -> None:
+    """Prints each notebook's output lines as they come, indented, so long steps show progress."""
+    logger = logging.getLogger("papermill")
+    if not any(getattr(h, "_aelib", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("    %(message)s"))
+        handler._aelib = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def run_reproduce(
+    settings: ReproduceSettings, output_dir: str | Path, force: bool = False, command: str = "aelib reproduce"
+) -> Path:
+    """Runs every step not yet finished, then writes the combined tables, figures and README.
+
+    Args:
+        settings: what to run on and how.
+        output_dir: the results folder.
+        force: redo finished steps (and replace a run made with other settings).
+        command: the command line, recorded in every output.
+
+    Returns:
+        The path of the written README.md.
+    """
+    from aelib.report import write_summary
+
+    output_dir = Path(output_dir)
+    manifest = _start_manifest(output_dir, settings, command, force)
+    steps = plan_steps(settings.depths)
+    _show_notebook_output()
+    for number, step in enumerate(steps, start=1):
+        output = step.output_path(output_dir)
+        label = f"[{number}/{len(steps)}] {step.key}"
+        if step.key in manifest["steps"] and output.is_file():
+            print(f"{label}: done before in {manifest['steps'][step.key]['seconds']:.0f} s, skipped", flush=True)
+            continue
+        print(f"{label}: running {step.notebook} …", flush=True)
+        start = time.perf_counter()
+        execute_notebook(
+            NOTEBOOKS_DIR / step.notebook, output, settings.notebook_parameters(step.depth, output_dir, command)
+        )
+        seconds = time.perf_counter() - start
+        manifest["steps"][step.key] = {
+            "seconds": round(seconds, 1),
+            "finished": dt.datetime.now().isoformat(" ", "seconds"),
+        }
+        _write_manifest(output_dir, manifest)
+        print(f"{label}: finished in {seconds:.0f} s", flush=True)
+    _write_manifest(output_dir, manifest)
+    readme = write_summary(output_dir, settings, manifest)
+    print(f"wrote {readme}")
+    return readme

@@ -1,0 +1,122 @@
+"""The compress-and-compare panel, driven through its callbacks on temporary folders (no browser)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aelib.codec import decode, load_codec_model
+from aelib.errors import AelibError
+from aelib.metrics import psnr
+from aelib.panel import COMPLETE_MESSAGE, CompressPanel, check_output_folder, compress_folder, find_models
+
+
+@pytest.fixture
+def folders(tmp_path, photos):
+    """An input folder with three photos (one in a sub-folder) and a path for the output."""
+    source = tmp_path / "photos"
+    (source / "holiday").mkdir(parents=True)
+    Image.fromarray(photos[0]).save(source / "a.png")
+    Image.fromarray(photos[1]).save(source / "b.jpg", quality=95)
+    Image.fromarray(photos[2][:40, :56]).save(source / "holiday" / "c.png")
+    return source, tmp_path / "out"
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_the_picker_lists_models_with_their_tables(saved, tmp_path):
+    (tmp_path / "orphan.keras").write_bytes(b"no tables beside me")
+    assert find_models(saved.parent) == [saved]
+    assert find_models(tmp_path) == []
+    panel = CompressPanel(models_dir=saved.parent)
+    assert panel.model_picker.options == ((saved.name, str(saved)),)
+
+
+def test_fields_validate_as_you_type(saved, folders, tmp_path):
+    source, out = folders
+    panel = CompressPanel(models_dir=saved.parent)
+    panel.input_dir.value = str(source)
+    assert panel.input_note.value == "3 images found"
+    panel.input_dir.value = str(tmp_path / "nowhere")
+    assert "image folder not found" in panel.input_note.value
+    panel.input_dir.value = str(source)
+    panel.output_dir.value = str(source / "inside")
+    assert "outside the input folder" in panel.output_note.value
+    panel.output_dir.value = str(out)
+    assert panel.output_note.value == "ok"
+
+
+def test_compress_writes_files_shows_the_gallery_and_leaves_the_input_alone(saved, folders):
+    source, out = folders
+    before = _snapshot(source)
+    panel = CompressPanel(models_dir=saved.parent, input_dir=str(source), output_dir=str(out))
+    panel.compress_button.click()
+
+    assert COMPLETE_MESSAGE in panel.status.value
+    assert "3 images" in panel.status.value
+    assert panel.gallery.value.count("<img") == 6  # original and reconstruction per image
+    assert panel.progress.value == panel.progress.max == 3
+    assert not panel.compare_button.disabled
+    assert _snapshot(source) == before
+    codec = load_codec_model(saved)
+    for name in ("a", "b", "holiday/c"):
+        data = (out / "aec" / f"{name}.aec").read_bytes()
+        with Image.open(out / "decoded" / f"{name}.png") as png:
+            assert np.array_equal(np.asarray(png), decode(data, codec))
+    shown = panel.run.results[0]
+    assert f"PSNR {psnr(shown.original, shown.decoded):.2f} dB" in panel.gallery.value
+
+    panel.compare_button.click()
+    assert f"JPEG q{panel.run.jpeg_quality}" in panel.status.value
+    assert panel.gallery.value.count("<img") == 9
+    assert len(panel.run.jpeg_results) == 3
+
+
+def test_existing_results_are_kept_unless_replace_is_ticked(saved, folders):
+    source, out = folders
+    compress_folder(saved, source, out)
+    stamp = (out / "aec" / "a.aec").stat().st_mtime_ns
+    panel = CompressPanel(models_dir=saved.parent, input_dir=str(source), output_dir=str(out))
+    panel.compress_button.click()
+    assert "already exist" in panel.status.value and "aelib-status" in panel.status.value
+    assert (out / "aec" / "a.aec").stat().st_mtime_ns == stamp
+    panel.overwrite.value = True
+    panel.compress_button.click()
+    assert COMPLETE_MESSAGE in panel.status.value
+
+
+@pytest.mark.parametrize("problem", ["no folder", "no images", "foreign model", "output is a file", "no model"])
+def test_problems_are_status_messages_not_tracebacks(saved, folders, tmp_path, problem):
+    source, out = folders
+    model = str(saved)
+    if problem == "no folder":
+        source = tmp_path / "missing"
+    elif problem == "no images":
+        source = tmp_path / "empty"
+        source.mkdir()
+        (source / "notes.txt").write_text("hello")
+    elif problem == "foreign model":
+        model = str(tmp_path / "foreign.keras")
+        (tmp_path / "foreign.keras").write_bytes(b"PK\x03\x04 not a model")
+    elif problem == "output is a file":
+        out.write_text("a file")
+    panel = CompressPanel(models_dir=tmp_path / "none", input_dir=str(source), output_dir=str(out))
+    panel.model_path.value = "" if problem == "no model" else model
+    panel.compress_button.click()
+    assert "#b00020" in panel.status.value  # shown as an error
+    assert COMPLETE_MESSAGE not in panel.status.value
+    assert panel.gallery.value == ""
+
+
+def test_an_unwritable_output_folder_is_a_status_message(saved, folders, monkeypatch):
+    source, out = folders
+    monkeypatch.setattr("aelib.panel.os.access", lambda path, mode: False)  # as for a user without rights
+    with pytest.raises(AelibError, match="cannot write to"):
+        check_output_folder(str(out), str(source))
+    panel = CompressPanel(models_dir=saved.parent, input_dir=str(source), output_dir=str(out))
+    assert "cannot write to" in panel.output_note.value
+    panel.model_path.value = str(saved)
+    panel.compress_button.click()
+    assert "cannot write to" in panel.status.value
+    assert not out.exists()

@@ -1,0 +1,141 @@
+"""The reproduction pipeline: the notebooks as committed, resuming, failures, and a smoke run of every notebook."""
+
+import json
+
+import nbformat
+import numpy as np
+import pandas as pd
+import papermill
+import pytest
+from PIL import Image
+
+from aelib.errors import AelibError
+from aelib.pipeline import (
+    DATA_NOTEBOOK,
+    DEPTH_NOTEBOOKS,
+    NOTEBOOKS_DIR,
+    ReproduceSettings,
+    execute_notebook,
+    plan_steps,
+    run_reproduce,
+)
+
+NOTEBOOKS = [DATA_NOTEBOOK, *DEPTH_NOTEBOOKS]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebooks_are_committed_clean_with_one_parameters_cell(name):
+    notebook = nbformat.read(NOTEBOOKS_DIR / name, as_version=4)
+    tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")
+
+
+def test_every_parameter_the_pipeline_passes_is_declared_by_a_notebook(tmp_path):
+    settings = ReproduceSettings()
+    declared = {name: set(papermill.inspect_notebook(str(NOTEBOOKS_DIR / name))) for name in NOTEBOOKS}
+    assert set(settings.notebook_parameters(None, tmp_path, "cmd")) == declared[DATA_NOTEBOOK]
+    passed = set(settings.notebook_parameters(3, tmp_path, "cmd"))
+    assert set().union(*(declared[name] for name in DEPTH_NOTEBOOKS)) == passed
+
+
+def test_steps_are_data_once_then_each_depth():
+    keys = [step.key for step in plan_steps((5, 3))]
+    assert keys == [
+        "01_data_prep",
+        "depth-5/02_model_building",
+        "depth-5/03_training",
+        "depth-5/04_evaluation",
+        "depth-3/02_model_building",
+        "depth-3/03_training",
+        "depth-3/04_evaluation",
+    ]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"profile": "fast"}, "unknown profile 'fast'"),
+        ({"data_dir": "/no/such/folder"}, "not a folder: /no/such/folder"),
+        ({"depths": ()}, "depths must be positive"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(kwargs, message):
+    with pytest.raises(AelibError, match=message):
+        ReproduceSettings(**kwargs)
+
+
+def test_profiles_choose_epochs_by_data(tmp_path):
+    assert ReproduceSettings().training_epochs == 16
+    assert ReproduceSettings(data_dir=str(tmp_path)).training_epochs == 6
+    assert ReproduceSettings(profile="paper").training_epochs == 40
+    assert ReproduceSettings(epochs=2).training_epochs == 2
+
+
+def test_a_failing_notebook_is_named_with_its_error(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('no data here')")]
+    path = tmp_path / "broken.ipynb"
+    nbformat.write(notebook, path)
+    with pytest.raises(AelibError, match=r"broken.ipynb failed in cell 2: ValueError: no data here") as error:
+        execute_notebook(path, tmp_path / "out" / "broken.ipynb", {})
+    assert "\n" not in str(error.value)
+
+
+def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capsys):
+    second = tmp_path / "second"
+    second.mkdir()
+    for index, photo in enumerate(photos[:2]):
+        Image.fromarray(np.tile(photo, (1, 2, 1))).save(second / f"photo{index}.png")
+    settings = ReproduceSettings(depths=(3,), epochs=1, limit=40, test_images=3, second_test_set=str(second))
+    out = tmp_path / "results"
+
+    readme = run_reproduce(settings, out, command="smoke test")
+
+    expected = [
+        "runs/01_data_prep.ipynb",
+        "runs/depth-3/02_model_building.ipynb",
+        "runs/depth-3/03_training.ipynb",
+        "runs/depth-3/04_evaluation.ipynb",
+        "models/autoencoder_3L.keras",
+        "models/autoencoder_3L.entropy.npz",
+        "tables/data.csv",
+        "tables/architecture_3L.csv",
+        "tables/table1_test.csv",
+        "tables/table1_test.md",
+        "tables/table1_second.csv",
+        "tables/per_image_3L_test.csv",
+        "tables/depths_test.csv",
+        "figures/data_samples.png",
+        "figures/training_3L.png",
+        "figures/bars_3L_test.png",
+        "figures/distributions_3L_test.png",
+        "figures/examples_3L_test.png",
+        "figures/examples_3L_second.png",
+        "figures/depths_test.png",
+    ]
+    assert [name for name in expected if not (out / name).is_file()] == []
+    table = pd.read_csv(out / "tables" / "table1_test.csv")
+    assert table["method"][0] == "3-layer"
+    assert table["method"][1].startswith("JPEG q") and table["method"][1].endswith("(SSIM-matched to 3-layer)")
+    assert list(table["method"][2:]) == ["JPEG q95", "JPEG q75", "JPEG q20", "JPEG q13"]
+    assert {"psnr", "ssim", "compression_ratio", "bits_per_pixel", "time_per_image_s", "total_time_s"} <= set(table)
+    assert {"paper_psnr", "paper_ssim", "paper_compression_ratio", "matched_jpeg_quality"} <= set(table)
+    assert list(table["images"]) == [3] * 6
+    assert list(pd.read_csv(out / "tables" / "table1_second.csv")["images"]) == [2] * 6
+    text = readme.read_text()
+    assert "smoke test" in text and "embedded default" in text and "![" in text
+    manifest = json.loads((out / "runs" / "manifest.json").read_text())
+    assert set(manifest["steps"]) == {step.key for step in plan_steps((3,))}
+
+    capsys.readouterr()
+    stamp = (out / "runs" / "depth-3" / "03_training.ipynb").stat().st_mtime_ns
+    run_reproduce(settings, out, command="smoke test")
+    assert capsys.readouterr().out.count("skipped") == 4
+    assert (out / "runs" / "depth-3" / "03_training.ipynb").stat().st_mtime_ns == stamp
+
+    with pytest.raises(AelibError, match=r"holds a run with other settings \(epochs 1 → 2"):
+        run_reproduce(ReproduceSettings(depths=(3,), epochs=2, limit=40, second_test_set=str(second)), out)
