@@ -4,8 +4,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# What `make reproduce` runs on: DATA=/path/to/celeba_hq for the paper's data; none for the embedded default.
-DATA ?=
+# What `make reproduce` runs on: DATA=/path/to/celeba_hq for the paper's data; else data/raw/ when it
+# exists; else the embedded default.
+DATA ?= $(wildcard data/raw)
 DEPTHS ?= 3 5 7 10
 # study: sized for 2 CPU cores (few epochs, a rate term); paper: the paper's 40 epochs and loss.
 PROFILE ?= study
@@ -40,9 +41,12 @@ reproduce: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
-# Entropy-coding cost per 128x128 image; MODEL=path/to/model.keras measures a trained model.
+# Speed and memory of training and coding beside Pillow's codecs (results/benchmarks.md), and the
+# entropy coder alone; MODEL=path/to/model.keras measures another trained model.
+MODEL ?= results/models/autoencoder_3L.keras
 bench: venv
-	$(BIN)/python benchmarks/entropy_coding.py $(if $(MODEL),--model $(MODEL))
+	$(BIN)/python benchmarks/speed.py --model $(MODEL)
+	$(BIN)/python benchmarks/entropy_coding.py $(if $(wildcard $(MODEL)),--model $(MODEL))
 
 clean:
 	rm -rf $(VENV) data/processed

@@ -3,7 +3,7 @@
 Each codec encodes a uint8 RGB array at a quality setting and decodes it back,
 and reports the real bytes and the wall-clock encode and decode times. The
 paper compares every autoencoder with the JPEG quality whose SSIM matches it;
-:func:`match_jpeg_quality` finds that quality.
+:func:`match_jpeg_quality` finds that quality, :func:`match_quality` that of any codec.
 """
 
 from __future__ import annotations
@@ -87,17 +87,18 @@ def mean_ssim_at(images: np.ndarray, codec: str, quality: float) -> float:
     return float(np.mean([ssim(im, encode_with_codec(im, codec, quality).decoded) for im in images]))
 
 
-def match_jpeg_quality(images: np.ndarray, target_ssim: float, low: int = 1, high: int = 100) -> int:
-    """The JPEG quality whose mean SSIM over images is closest to target_ssim.
+def match_quality(images, target_ssim: float, codec: str = "jpeg", low: int = 1, high: int = 100) -> int:
+    """The integer quality of codec whose mean SSIM over images is closest to target_ssim.
 
     Mean SSIM grows with quality, so a bisection over the integers finds the
-    crossing and the closer of its two neighbours wins.
+    crossing and the closer of its two neighbours wins. For JPEG 2000 the
+    "quality" is the target PSNR in dB (try low=20, high=60).
     """
     cache: dict[int, float] = {}
 
     def score(quality: int) -> float:
         if quality not in cache:
-            cache[quality] = mean_ssim_at(images, "jpeg", quality)
+            cache[quality] = mean_ssim_at(images, codec, quality)
         return cache[quality]
 
     if score(high) <= target_ssim:
@@ -111,3 +112,8 @@ def match_jpeg_quality(images: np.ndarray, target_ssim: float, low: int = 1, hig
         else:
             high = middle
     return low if abs(score(low) - target_ssim) < abs(score(high) - target_ssim) else high
+
+
+def match_jpeg_quality(images, target_ssim: float) -> int:
+    """The JPEG quality (1 … 100) whose mean SSIM over images is closest to target_ssim (the paper's matching)."""
+    return match_quality(images, target_ssim, "jpeg")

@@ -133,7 +133,7 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
         + ".",
         f"- **Command:** `{manifest['command']}`",
         f"- **Profile:** `{profile.name}`: {profile.description}. Up to {settings.training_epochs} epochs, "
-        f"batch {settings.batch_size}, λ = {profile.rate_weight}.",
+        f"batch {settings.training_batch_size}, λ = {profile.rate_weight}.",
         f"- **Machine:** {manifest['machine']}.",
         f"- **Time:** {seconds / 60:.1f} min for all steps (per step at the end of this page).",
         "",

@@ -130,6 +130,22 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+def build_trainer(autoencoder: keras.Model, config: TrainConfig) -> keras.Model:
+    """The compiled training model: the autoencoder with the hybrid loss, the rate term and Adam.
+
+    Its ``fit`` trains the autoencoder in place; :func:`train_autoencoder` and
+    the training benchmark both use it.
+    """
+    loss = HybridLoss(config.loss_weights, config.feature_layers, config.perceptual_precision)
+    trainer = _HybridLossTrainer(autoencoder, loss, config.quantization_noise, config.rate_weight)
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon
+        )
+    )
+    return trainer
+
+
 def train_autoencoder(
     depth: int,
     train_images: np.ndarray,
@@ -170,13 +186,7 @@ def train_autoencoder(
     keras.utils.set_random_seed(config.seed)
     with distribution_strategy().scope():
         autoencoder = build_autoencoder(depth) if initial_model is None else initial_model
-        loss = HybridLoss(config.loss_weights, config.feature_layers, config.perceptual_precision)
-        trainer = _HybridLossTrainer(autoencoder, loss, config.quantization_noise, config.rate_weight)
-        trainer.compile(
-            optimizer=keras.optimizers.Adam(
-                learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon
-            )
-        )
+        trainer = build_trainer(autoencoder, config)
 
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
     fit = trainer.fit(

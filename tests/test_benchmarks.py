@@ -31,3 +31,20 @@ def test_entropy_coding_benchmark_runs(tmp_path):
     assert result["images"] == 2 and result["image_size"] == 32
     assert result["median"]["entropy_total_ms"] > 0
     assert result["machine"]["cores"] >= 1
+
+
+def test_speed_benchmark_runs_and_reports_every_target(tmp_path):
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--quick", "--depths", "3", "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    result = json.loads((tmp_path / "benchmarks.json").read_text())
+    assert [row["depth"] for row in result["training"]] == [3]
+    assert result["training"][0]["images_per_s"] > 0 and result["training"][0]["peak_rss_mib"] > 0
+    methods = [row["method"] for row in result["coding"]]
+    assert methods[0].startswith("aelib") and "JPEG" in methods
+    assert result["peak"]["float32_gflops"] > 0
+    assert len(result["verdicts"]) == 4 and all(isinstance(v["met"], bool) for v in result["verdicts"])
+    assert "| target | measured | met |" in (tmp_path / "benchmarks.md").read_text()

@@ -68,10 +68,13 @@ def test_bad_settings_are_one_line_errors(kwargs, message):
 
 
 def test_profiles_choose_epochs_by_data(tmp_path):
-    assert ReproduceSettings().training_epochs == 16
-    assert ReproduceSettings(data_dir=str(tmp_path)).training_epochs == 6
-    assert ReproduceSettings(profile="paper").training_epochs == 40
-    assert ReproduceSettings(epochs=2).training_epochs == 2
+    assert (ReproduceSettings().training_epochs, ReproduceSettings().training_batch_size) == (6, 16)
+    folder = ReproduceSettings(data_dir=str(tmp_path))
+    assert (folder.training_epochs, folder.training_batch_size) == (3, 64)
+    paper = ReproduceSettings(profile="paper")
+    assert (paper.training_epochs, paper.training_batch_size) == (40, 64)
+    assert ReproduceSettings(epochs=2, batch_size=8).training_epochs == 2
+    assert ReproduceSettings(epochs=2, batch_size=8).training_batch_size == 8
 
 
 def test_a_failing_notebook_is_named_with_its_error(tmp_path):

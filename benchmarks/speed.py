@@ -1,0 +1,333 @@
+"""Speed and memory of training and coding on this machine, side by side with Pillow's codecs.
+
+One run measures:
+1. training throughput (images/s) of each depth with the full hybrid loss (batch 64, 128x128);
+2. our codec, pixels → ``.aec`` bytes → pixels with entropy coding: single-image latency and batched throughput;
+3. the same for Pillow's JPEG, WebP, AVIF and JPEG 2000, each at the quality whose mean SSIM matches ours;
+4. the peak resident set size (RSS) of each, every measurement running in a fresh process;
+5. multiply-adds per image and the fraction of this CPU's peak that they reach, the peak taken from a
+   matrix-multiply micro-benchmark in the same run (float32 and bfloat16).
+
+It writes ``results/benchmarks.json`` and ``results/benchmarks.md``.
+
+    python benchmarks/speed.py                          # the committed 3-layer model when present
+    python benchmarks/speed.py --quick --out /tmp/bench  # a tiny setting, for the tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+PAPER_SECONDS_PER_IMAGE = 1.46  # the paper's Table 1: its 3-layer autoencoder on 128x128 images
+TARGETS = {
+    "training_images_per_s": 40.0,  # 3-layer, full hybrid loss, batch 64, 128x128
+    "batched_images_per_s": 200.0,  # our encode + decode, entropy coding included
+    "single_image_ms": 20.0,  # our encode + decode of one image
+    "speedup_over_paper": 70.0,
+}
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _with_peak_rss(function, args: tuple) -> dict:
+    result = function(*args)
+    result["peak_rss_mib"] = round(_peak_rss_mib(), 1)
+    return result
+
+
+def in_fresh_process(function, *args) -> dict:
+    """Runs function(*args) in a new process and adds that process's peak RSS to its result."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_with_peak_rss, (function, args))
+
+
+def _images(data: str | None, count: int, size: int):
+    from aelib.data import load_dataset
+
+    dataset = load_dataset(data, size=size)
+    pool = dataset.test if len(dataset.test) >= count else dataset.train
+    return pool[:count]
+
+
+def matmul_peak(size: int, repeats: int) -> dict:
+    """Sustained GFLOP/s of a square matrix multiply in float32 and bfloat16 (TensorFlow, all cores)."""
+    import tensorflow as tf
+
+    peaks = {}
+    for dtype in ("float32", "bfloat16"):
+        a = tf.random.uniform((size, size), dtype=tf.float32)
+        a = tf.cast(a, dtype)
+        tf.linalg.matmul(a, a).numpy()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            tf.linalg.matmul(a, a).numpy()
+            times.append(time.perf_counter() - start)
+        peaks[f"{dtype}_gflops"] = round(2 * size**3 / min(times) / 1e9, 1)
+    return peaks
+
+
+def vgg_multiply_adds(layers: tuple[str, ...], size: int) -> int:
+    """Multiply-adds of VGG16 up to the perceptual loss's deepest layer, for one size x size image."""
+    import keras
+
+    model = keras.applications.VGG16(include_top=False, weights=None, input_shape=(size, size, 3))
+    deepest = max(model.layers.index(model.get_layer(name)) for name in layers)
+    total = 0
+    for layer in model.layers[: deepest + 1]:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, _ = layer.output.shape
+            k_h, k_w, c_in, c_out = layer.kernel.shape
+            total += height * width * k_h * k_w * c_in * c_out
+    return int(total)
+
+
+def training_throughput(depth: int, batch: int, warmup: int, steps: int, size: int, data: str | None) -> dict:
+    """Images per second of training steps with the full hybrid loss, after warm-up steps."""
+    import keras
+    import tensorflow as tf
+
+    from aelib.config import TrainConfig
+    from aelib.models import build_autoencoder, summarize
+    from aelib.train import build_trainer
+    from aelib.vgg import resolve_precision
+
+    config = TrainConfig(batch_size=batch, rate_weight=0.05)
+    images = _images(data, batch, size)
+    keras.utils.set_random_seed(0)
+    autoencoder = build_autoencoder(depth)
+    trainer = build_trainer(autoencoder, config)
+    dataset = tf.data.Dataset.from_tensors(tf.cast(images, tf.float32) / 255.0).repeat(warmup + steps)
+    stamps = []
+    timer = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch_index, logs: stamps.append(time.perf_counter())
+    )
+    trainer.fit(dataset, epochs=1, verbose=0, callbacks=[timer])
+    measured = stamps[-1] - stamps[warmup - 1]
+    ae = summarize(autoencoder, size).multiply_adds
+    vgg = vgg_multiply_adds(config.feature_layers, size)
+    # Autoencoder forward and backward (~3x its forward); VGG16 forward on x and x̂ and backward to x̂ (~3x).
+    per_image = 3 * ae + 3 * vgg
+    return {
+        "depth": depth,
+        "batch_size": batch,
+        "image_size": size,
+        "steps_measured": steps,
+        "images_per_s": round(steps * batch / measured, 2),
+        "perceptual_precision": resolve_precision(config.perceptual_precision),
+        "multiply_adds_per_image": per_image,
+    }
+
+
+def our_codec(model_path: str | None, count: int, batch: int, size: int, data: str | None) -> dict:
+    """Single-image latency and batched throughput of pixels → .aec → pixels, and the quality reached."""
+    import numpy as np
+
+    from aelib.codec import decode, decode_batch, encode, encode_batch, load_codec_model, make_codec_model
+    from aelib.metrics import bits_per_pixel, ssim
+    from aelib.models import build_autoencoder, summarize
+
+    images = _images(data, count, size)
+    codec = load_codec_model(model_path) if model_path else make_codec_model(build_autoencoder(3), images)
+    encode(images[0], codec), decode(encode(images[0], codec), codec)  # warm-up: builds the graphs
+    encode_ms, decode_ms, files = [], [], []
+    for image in images:
+        start = time.perf_counter()
+        data_bytes = encode(image, codec)
+        middle = time.perf_counter()
+        decode(data_bytes, codec)
+        encode_ms.append(1000 * (middle - start))
+        decode_ms.append(1000 * (time.perf_counter() - middle))
+        files.append(data_bytes)
+    decode_batch(encode_batch(images[:batch], codec, batch), codec, batch)  # warm-up at the batch shape
+    start = time.perf_counter()
+    batched = encode_batch(images, codec, batch)
+    middle = time.perf_counter()
+    decoded = decode_batch(batched, codec, batch)
+    end = time.perf_counter()
+    return {
+        "method": f"aelib {Path(model_path).stem if model_path else 'untrained 3-layer'} (.aec)",
+        "fingerprint": codec.fingerprint,
+        "quality": None,
+        "images": len(images),
+        "bits_per_pixel": round(float(np.mean([bits_per_pixel(size, size, len(f)) for f in files])), 4),
+        "ssim": round(float(np.mean([ssim(a, b) for a, b in zip(images, decoded)])), 4),
+        "single_encode_ms": round(statistics.median(encode_ms), 3),
+        "single_decode_ms": round(statistics.median(decode_ms), 3),
+        "batched_encode_images_per_s": round(len(images) / (middle - start), 1),
+        "batched_decode_images_per_s": round(len(images) / (end - middle), 1),
+        "batched_round_trip_images_per_s": round(len(images) / (end - start), 1),
+        "batch_size": batch,
+        "multiply_adds_per_image": summarize(codec.autoencoder, size).multiply_adds,
+    }
+
+
+def classical_codec(codec: str, quality: int, count: int, size: int, data: str | None) -> dict:
+    """The same measurements for a Pillow codec, one image at a time (Pillow has no batch API)."""
+    import numpy as np
+
+    from aelib.baselines import encode_with_codec
+    from aelib.metrics import bits_per_pixel, ssim
+
+    images = _images(data, count, size)
+    encode_with_codec(images[0], codec, quality)
+    results = [encode_with_codec(image, codec, quality) for image in images]
+    encode_ms = [1000 * r.encode_seconds for r in results]
+    decode_ms = [1000 * r.decode_seconds for r in results]
+    total = sum(r.encode_seconds + r.decode_seconds for r in results)
+    return {
+        "method": codec.upper() if codec != "jpeg2000" else "JPEG 2000",
+        "quality": quality,
+        "images": len(images),
+        "bits_per_pixel": round(float(np.mean([bits_per_pixel(size, size, len(r.data)) for r in results])), 4),
+        "ssim": round(float(np.mean([ssim(a, r.decoded) for a, r in zip(images, results)])), 4),
+        "single_encode_ms": round(statistics.median(encode_ms), 3),
+        "single_decode_ms": round(statistics.median(decode_ms), 3),
+        "batched_encode_images_per_s": round(len(images) / sum(r.encode_seconds for r in results), 1),
+        "batched_decode_images_per_s": round(len(images) / sum(r.decode_seconds for r in results), 1),
+        "batched_round_trip_images_per_s": round(len(images) / total, 1),
+        "batch_size": 1,
+        "multiply_adds_per_image": None,
+    }
+
+
+def _fraction(multiply_adds: int | None, images_per_s: float, gflops: float) -> float | None:
+    if not multiply_adds:
+        return None
+    return round(2 * multiply_adds * images_per_s / (gflops * 1e9), 4)
+
+
+def markdown(result: dict) -> str:
+    """The benchmark's two tables and its verdicts against the targets, as Markdown."""
+    peak = result["peak"]
+    lines = [
+        f"Machine: {result['machine']}. Command: `{result['command']}`. Peak (matrix multiply): "
+        f"{peak['float32_gflops']} GFLOP/s float32, {peak['bfloat16_gflops']} GFLOP/s bfloat16.",
+        "",
+        "| training, depth | images/s | perceptual precision | peak RSS (MiB) | multiply-adds / image | fraction of peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in result["training"]:
+        lines.append(
+            f"| {row['depth']}-layer, batch {row['batch_size']}, {row['image_size']}² | {row['images_per_s']} | "
+            f"{row['perceptual_precision']} | {row['peak_rss_mib']} | {row['multiply_adds_per_image'] / 1e9:.2f} G | "
+            f"{row['fraction_of_peak']:.1%} |"
+        )
+    lines += [
+        "",
+        "| coding | quality | bpp | SSIM | encode ms (1 image) | decode ms (1 image) | round trips/s (batched) "
+        "| peak RSS (MiB) | fraction of float32 peak |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in result["coding"]:
+        fraction = "–" if row["fraction_of_peak"] is None else f"{row['fraction_of_peak']:.1%}"
+        lines.append(
+            f"| {row['method']} | {row['quality'] if row['quality'] is not None else '–'} | {row['bits_per_pixel']} | "
+            f"{row['ssim']} | {row['single_encode_ms']} | {row['single_decode_ms']} | "
+            f"{row['batched_round_trip_images_per_s']} (batch {row['batch_size']}) | {row['peak_rss_mib']} | {fraction} |"
+        )
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {v['target']} | {v['measured']} | {'yes' if v['met'] else 'no'} |" for v in result["verdicts"]]
+    return "\n".join(lines) + "\n"
+
+
+def verdicts(training: list[dict], ours: dict) -> list[dict]:
+    """Each target of the issue with the measured figure and whether it is met."""
+    three = next((row for row in training if row["depth"] == 3), None)
+    single_ms = ours["single_encode_ms"] + ours["single_decode_ms"]
+    rows = []
+    if three is not None:
+        rows.append(
+            {
+                "target": f"training ≥ {TARGETS['training_images_per_s']:.0f} images/s (3-layer, batch "
+                f"{three['batch_size']}, {three['image_size']}²)",
+                "measured": f"{three['images_per_s']} images/s",
+                "met": three["images_per_s"] >= TARGETS["training_images_per_s"],
+            }
+        )
+    rows += [
+        {
+            "target": f"encode + decode ≥ {TARGETS['batched_images_per_s']:.0f} images/s batched",
+            "measured": f"{ours['batched_round_trip_images_per_s']} images/s",
+            "met": ours["batched_round_trip_images_per_s"] >= TARGETS["batched_images_per_s"],
+        },
+        {
+            "target": f"encode + decode ≤ {TARGETS['single_image_ms']:.0f} ms for one image",
+            "measured": f"{single_ms:.2f} ms",
+            "met": single_ms <= TARGETS["single_image_ms"],
+        },
+        {
+            "target": f"≥ {TARGETS['speedup_over_paper']:.0f}× faster than the paper's {PAPER_SECONDS_PER_IMAGE} s",
+            "measured": f"{1000 * PAPER_SECONDS_PER_IMAGE / single_ms:.0f}×",
+            "met": 1000 * PAPER_SECONDS_PER_IMAGE / single_ms >= TARGETS["speedup_over_paper"],
+        },
+    ]
+    return rows
+
+
+def main() -> None:
+    from aelib.baselines import available_codecs, match_quality
+    from aelib.outputs import atomic_output
+    from aelib.pipeline import machine_description
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="results/models/autoencoder_3L.keras", help="a trained .keras model")
+    parser.add_argument("--data", help="images to code (default: the embedded default's test split)")
+    parser.add_argument("--depths", type=int, nargs="+", default=[3, 5, 7, 10])
+    parser.add_argument("--quick", action="store_true", help="tiny settings: seconds, for the tests")
+    parser.add_argument("--out", default="results", help="folder for benchmarks.json and benchmarks.md")
+    args = parser.parse_args()
+    size, batch, warmup, steps, count, matrix = (32, 4, 1, 2, 6, 256) if args.quick else (128, 64, 2, 4, 100, 2048)
+    model = args.model if Path(args.model).is_file() else None
+
+    print("matrix-multiply peak …", flush=True)
+    peak = in_fresh_process(matmul_peak, matrix, 5)
+    training = []
+    for depth in args.depths:
+        print(f"training throughput, {depth}-layer …", flush=True)
+        row = in_fresh_process(training_throughput, depth, batch, warmup, steps, size, args.data)
+        gflops = peak["bfloat16_gflops"] if row["perceptual_precision"] == "mixed_bfloat16" else peak["float32_gflops"]
+        row["fraction_of_peak"] = _fraction(row["multiply_adds_per_image"], row["images_per_s"], gflops)
+        training.append(row)
+    print("our codec …", flush=True)
+    ours = in_fresh_process(our_codec, model, count, min(batch, count), size, args.data)
+    coding = [ours]
+    images = _images(args.data, min(count, 32), size)
+    for codec in available_codecs():
+        low, high = (15, 70) if codec == "jpeg2000" else (1, 100)
+        quality = match_quality(images, ours["ssim"], codec, low, high)
+        print(f"{codec} at quality {quality} …", flush=True)
+        coding.append(in_fresh_process(classical_codec, codec, quality, count, size, args.data))
+    for row in coding:
+        row["fraction_of_peak"] = _fraction(
+            row["multiply_adds_per_image"], row["batched_round_trip_images_per_s"], peak["float32_gflops"]
+        )
+    result = {
+        "machine": machine_description(),
+        "command": " ".join(["python", *sys.argv]),
+        "data": args.data or "embedded default",
+        "peak": peak,
+        "training": training,
+        "coding": coding,
+        "verdicts": verdicts(training, ours),
+    }
+    out = Path(args.out)
+    with atomic_output(out / "benchmarks.json") as temporary:
+        temporary.write_text(json.dumps(result, indent=2) + "\n")
+    with atomic_output(out / "benchmarks.md") as temporary:
+        temporary.write_text(markdown(result))
+    print(markdown(result))
+    print(f"wrote {out / 'benchmarks.json'} and {out / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()
