@@ -25,7 +25,7 @@ def test_help_is_available(command):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--data", "/no/such/folder"], "image folder not found: /no/such/folder"),
+        (["train", "--data", "/no/such/folder", "--out", "/no/such/out"], "image folder not found: /no/such/folder"),
         (["train", "--loss-weights", "0.5", "0.5", "0.5"], "loss weights must sum to 1"),
         (["evaluate", "--model", "/no/such/model.keras"], "model file not found"),
         (["reproduce", "--data", "/no/such/folder"], "not a folder: /no/such/folder"),
