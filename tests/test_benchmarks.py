@@ -47,4 +47,5 @@ def test_speed_benchmark_runs_and_reports_every_target(tmp_path):
     assert methods[0].startswith("aelib") and "JPEG" in methods
     assert result["peak"]["float32_gflops"] > 0
     assert len(result["verdicts"]) == 4 and all(isinstance(v["met"], bool) for v in result["verdicts"])
+    assert all(v["shortfall"].endswith("of the target") for v in result["verdicts"])
     assert "| target | measured | met |" in (tmp_path / "benchmarks.md").read_text()
