@@ -184,17 +184,25 @@ def plan_steps(depths: tuple[int, ...]) -> list[Step]:
     return [Step(DATA_NOTEBOOK, None)] + [Step(nb, depth) for depth in depths for nb in DEPTH_NOTEBOOKS]
 
 
-def machine_description() -> str:
-    """CPU model, cores, memory, OS and TensorFlow version, for the results' provenance."""
-    model = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The processor's model name from /proc/cpuinfo, or what the platform module knows."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
-        model = names[0] if names else model
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> str:
+    """CPU model, cores, memory, OS and Python version, for the results' provenance."""
     memory = ""
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         memory = f", {os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f} GiB RAM"
-    return f"{model}, {os.cpu_count()} cores{memory}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores{memory}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def read_manifest(output_dir: Path) -> dict | None:

@@ -31,19 +31,14 @@ def _median_ms(function, repeats: int) -> float:
 
 def machine() -> dict:
     """The processor and Python this ran on."""
-    model = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else platform.processor()
-    )
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    from aelib.pipeline import cpu_model
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def run(model_path: str | None, images: int, repeats: int, size: int) -> dict:
