@@ -41,6 +41,9 @@ PAPER_TABLE_1 = {
 }
 """The paper's Table 1 on CelebA-HQ: PSNR dB, SSIM, ratio, s per image, total s."""
 
+MATCHED_JPEG_SUFFIX = " (SSIM-matched)"
+"""Ends the name of the JPEG row whose quality matches the model's mean SSIM, e.g. "JPEG q14 (SSIM-matched)"."""
+
 ENTROPY_SUFFIX = ".entropy.npz"
 """A model's entropy tables live beside its ``NAME.keras`` file as ``NAME.entropy.npz``."""
 

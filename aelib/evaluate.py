@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from aelib.baselines import encode_with_codec, match_jpeg_quality
 from aelib.codec import CodecModel, decode, encode
-from aelib.config import PAPER_JPEG_QUALITIES, PAPER_TABLE_1
+from aelib.config import MATCHED_JPEG_SUFFIX, PAPER_JPEG_QUALITIES, PAPER_TABLE_1
 from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 from aelib.models import depth_of
 
@@ -39,6 +39,16 @@ class Evaluation:
     per_image: pd.DataFrame
     summary: pd.DataFrame
     matched_jpeg_quality: int
+
+
+def model_method(codec: CodecModel) -> str:
+    """The name of a model's rows in every table: "{depth}-layer", as in the paper's Table 1."""
+    return f"{depth_of(codec.autoencoder)}-layer"
+
+
+def matched_jpeg_method(quality: int) -> str:
+    """The name of the SSIM-matched JPEG rows: "JPEG q{quality} (SSIM-matched)"."""
+    return f"JPEG q{quality}{MATCHED_JPEG_SUFFIX}"
 
 
 def _row(
@@ -117,11 +127,11 @@ def evaluate_model(
         carries that quality in the column matched_jpeg_quality.
     """
     names = names or tuple(str(i) for i in range(len(images)))
-    method = f"{depth_of(codec.autoencoder)}-layer"
+    method = model_method(codec)
     rows = autoencoder_rows(codec, images, names, method)
     model_ssim = float(np.mean([row["ssim"] for row in rows]))
     matched = match_jpeg_quality(images, model_ssim)
-    rows += jpeg_rows(images, names, matched, f"JPEG q{matched} (SSIM-matched)")
+    rows += jpeg_rows(images, names, matched, matched_jpeg_method(matched))
     for quality in jpeg_qualities:
         rows += jpeg_rows(images, names, quality, f"JPEG q{quality}")
     per_image = pd.DataFrame(rows)
@@ -139,7 +149,7 @@ def comparison_examples(
     Returns:
         Rows for :func:`aelib.plots.plot_comparison`, each panel labelled with its method, bpp, PSNR and SSIM.
     """
-    method = f"{depth_of(codec.autoencoder)}-layer"
+    method = model_method(codec)
     model_rows = evaluation.per_image[evaluation.per_image["method"] == method].reset_index(drop=True)
     order = model_rows["ssim"].to_numpy().argsort()[::-1]
     picks = sorted({int(order[round(i * (len(order) - 1) / max(count - 1, 1))]) for i in range(count)})

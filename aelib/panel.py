@@ -132,8 +132,8 @@ def compress_folder(
         The images with their decoded versions and sizes.
     """
     from aelib.codec import decode, encode, load_codec_model
+    from aelib.evaluate import model_method
     from aelib.files import png_bytes
-    from aelib.models import depth_of
 
     input_dir = Path(input_dir).expanduser().resolve()
     paths = check_input_folder(str(input_dir))
@@ -154,7 +154,7 @@ def compress_folder(
         results.append(ImageResult(str(path.relative_to(input_dir)), image, decoded, len(data), seconds))
         if progress is not None:
             progress(done, len(paths))
-    return CompressionRun(f"{depth_of(codec.autoencoder)}-layer", results, output_dir)
+    return CompressionRun(model_method(codec), results, output_dir)
 
 
 def compare_with_jpeg(run: CompressionRun) -> CompressionRun:
@@ -174,9 +174,11 @@ def compare_with_jpeg(run: CompressionRun) -> CompressionRun:
 
 def summary_table(run: CompressionRun) -> pd.DataFrame:
     """Mean PSNR, SSIM, ratio, bits per pixel and time per image of the model (and JPEG, once compared)."""
+    from aelib.evaluate import matched_jpeg_method
+
     methods = [(run.method, run.results)]
     if run.jpeg_results:
-        methods.append((f"JPEG q{run.jpeg_quality} (SSIM-matched)", run.jpeg_results))
+        methods.append((matched_jpeg_method(run.jpeg_quality), run.jpeg_results))
     rows = []
     for method, results in methods:
         metrics = pd.DataFrame([r.metrics() for r in results])

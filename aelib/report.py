@@ -6,14 +6,12 @@ the Markdown headed by a provenance line (which data, which command).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
+from aelib.config import MATCHED_JPEG_SUFFIX
 from aelib.outputs import atomic_output
-
-MATCHED_SUFFIX = " (SSIM-matched)"
 
 
 def table1_stem(depth: int, test_set: str) -> str:
@@ -59,13 +57,13 @@ def combine_table1(tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
     """
     models, matched, fixed = [], [], None
     for depth, table in sorted(tables.items()):
-        is_matched = table["method"].str.endswith(MATCHED_SUFFIX)
+        is_matched = table["method"].str.endswith(MATCHED_JPEG_SUFFIX)
         is_jpeg = table["method"].str.startswith("JPEG")
         models.append(table[~is_jpeg])
         matched.append(
             table[is_matched].assign(
                 method=lambda t, d=depth: t["method"].str.replace(
-                    MATCHED_SUFFIX, f" (SSIM-matched to {d}-layer)", regex=False
+                    MATCHED_JPEG_SUFFIX, f" (SSIM-matched to {d}-layer)", regex=False
                 )
             )
         )
@@ -79,9 +77,8 @@ def depth_table(tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
     rows = []
     for depth, table in sorted(tables.items()):
         model = table[~table["method"].str.startswith("JPEG")].iloc[0]
-        jpeg = table[table["method"].str.endswith(MATCHED_SUFFIX)].iloc[0]
-        quality = int(re.search(r"q(\d+)", jpeg["method"]).group(1))
-        row = {"depth": depth, "jpeg_quality": quality}
+        jpeg = table[table["method"].str.endswith(MATCHED_JPEG_SUFFIX)].iloc[0]
+        row = {"depth": depth, "jpeg_quality": int(model["matched_jpeg_quality"])}
         row.update({f"model_{c}": model[c] for c in columns})
         row.update({f"jpeg_{c}": jpeg[c] for c in columns})
         rows.append(row)
@@ -234,7 +231,7 @@ def write_evaluation(
     Returns:
         The paths written.
     """
-    from aelib.evaluate import comparison_examples
+    from aelib.evaluate import comparison_examples, matched_jpeg_method, model_method
     from aelib.models import depth_of
     from aelib.plots import plot_comparison, plot_distributions, plot_metric_bars, save_figure
 
@@ -245,11 +242,12 @@ def write_evaluation(
         write_table(evaluation.summary, output_dir / "tables", stem, f"{provenance} Test set: {description}.")
     )
     written.append(write_csv(evaluation.per_image, output_dir / "tables" / f"per_image_{depth}L_{test_set}.csv"))
-    title = f"{depth}-layer autoencoder against JPEG on {description}"
-    matched = f"JPEG q{evaluation.matched_jpeg_quality}{MATCHED_SUFFIX}"
+    method = model_method(codec)
+    title = f"{method} autoencoder against JPEG on {description}"
+    methods = [method, matched_jpeg_method(evaluation.matched_jpeg_quality)]
     figures = {
         "bars": plot_metric_bars(evaluation.summary, title),
-        "distributions": plot_distributions(evaluation.per_image, [f"{depth}-layer", matched], title),
+        "distributions": plot_distributions(evaluation.per_image, methods, title),
         "examples": plot_comparison(comparison_examples(codec, images, names, evaluation), title),
     }
     for kind, figure in figures.items():

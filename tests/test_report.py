@@ -15,6 +15,7 @@ def _table(depth: int, quality: int, psnr: float) -> pd.DataFrame:
             "compression_ratio": [30.0, 20.0, 5.0, 40.0],
             "bits_per_pixel": [0.8, 1.2, 4.8, 0.6],
             "time_per_image_s": [0.01, 0.001, 0.001, 0.001],
+            "matched_jpeg_quality": [quality, np.nan, np.nan, np.nan],  # as evaluate_model writes it
         }
     )
 
