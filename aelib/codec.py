@@ -175,17 +175,27 @@ def latent_shape_for(codec: CodecModel, height: int, width: int) -> tuple[int, i
     return (-(-height // factor), -(-width // factor), codec.entropy.channels)
 
 
+def _encode_padded(padded: np.ndarray, codec: CodecModel) -> np.ndarray:
+    """Integer latents (N, h, w, C) of padded uint8 images (N, H, W, 3), in one encoder call."""
+    latents = encoder_of(codec.autoencoder)(padded.astype(np.float32) / 255.0, training=False).numpy()
+    return quantize(latents, codec.entropy)
+
+
+def _decode_cropped(symbols: np.ndarray, codec: CodecModel, height: int, width: int) -> np.ndarray:
+    """uint8 images (N, height, width, 3) from integer latents (N, h, w, C), in one decoder call."""
+    output = decoder_of(codec.autoencoder)(symbols.astype(np.float32), training=False).numpy()
+    return np.clip(np.rint(output[:, :height, :width] * 255.0), 0, 255).astype(np.uint8)
+
+
 def quantized_latents(image: np.ndarray, codec: CodecModel) -> np.ndarray:
     """The integer latents (h, w, C) that :func:`encode` writes for image."""
     _validate_image(image)
-    padded = _pad(image, codec.factor).astype(np.float32)[None] / 255.0
-    return quantize(encoder_of(codec.autoencoder)(padded, training=False).numpy()[0], codec.entropy)
+    return _encode_padded(_pad(image, codec.factor)[None], codec)[0]
 
 
 def decode_latents(symbols: np.ndarray, codec: CodecModel, height: int, width: int) -> np.ndarray:
     """Runs the decoder on integer latents and crops to H x W, as uint8."""
-    output = decoder_of(codec.autoencoder)(symbols[None].astype(np.float32), training=False).numpy()[0]
-    return np.clip(np.rint(output[:height, :width] * 255.0), 0, 255).astype(np.uint8)
+    return _decode_cropped(symbols[None], codec, height, width)[0]
 
 
 def _pack(symbols: np.ndarray, height: int, width: int, codec: CodecModel) -> bytes:
@@ -217,12 +227,10 @@ def encode_batch(images: np.ndarray, codec: CodecModel, batch_size: int = 64) ->
     """
     for image in images:
         _validate_image(image)
-    encoder = encoder_of(codec.autoencoder)
     files = []
     for start in range(0, len(images), batch_size):
         batch = np.stack([_pad(image, codec.factor) for image in images[start : start + batch_size]])
-        latents = quantize(encoder(batch.astype(np.float32) / 255.0, training=False).numpy(), codec.entropy)
-        files += [_pack(symbols, images.shape[1], images.shape[2], codec) for symbols in latents]
+        files += [_pack(symbols, images.shape[1], images.shape[2], codec) for symbols in _encode_padded(batch, codec)]
     return files
 
 
@@ -291,10 +299,9 @@ def decode_batch(files: list[bytes], codec: CodecModel, batch_size: int = 64) ->
     sizes = {(header.height, header.width) for header, _ in unpacked}
     if len(sizes) > 1:
         raise AelibError(f"decode_batch needs images of one size, got {sorted(sizes)}")
-    (height, width), decoder = sizes.pop(), decoder_of(codec.autoencoder)
+    height, width = sizes.pop()
     images = []
     for start in range(0, len(unpacked), batch_size):
-        symbols = np.stack([symbols for _, symbols in unpacked[start : start + batch_size]]).astype(np.float32)
-        output = decoder(symbols, training=False).numpy()[:, :height, :width]
-        images.append(np.clip(np.rint(output * 255.0), 0, 255).astype(np.uint8))
+        symbols = np.stack([symbols for _, symbols in unpacked[start : start + batch_size]])
+        images.append(_decode_cropped(symbols, codec, height, width))
     return np.concatenate(images)
