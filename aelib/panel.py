@@ -18,6 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,9 @@ class ImageResult:
     def width(self) -> int:
         return self.original.shape[1]
 
+    @cached_property
     def metrics(self) -> dict:
+        """PSNR, SSIM, bits per pixel and ratio, computed once: the gallery, table and status line reuse them."""
         return {
             "psnr": psnr(self.original, self.decoded),
             "ssim": ssim(self.original, self.decoded),
@@ -162,7 +165,7 @@ def compare_with_jpeg(run: CompressionRun) -> CompressionRun:
     from aelib.baselines import encode_with_codec, match_jpeg_quality
 
     originals = [result.original for result in run.results]
-    target = float(np.mean([ssim(r.original, r.decoded) for r in run.results]))
+    target = float(np.mean([r.metrics["ssim"] for r in run.results]))
     run.jpeg_quality = match_jpeg_quality(originals, target)
     run.jpeg_results = []
     for result in run.results:
@@ -181,7 +184,7 @@ def summary_table(run: CompressionRun) -> pd.DataFrame:
         methods.append((matched_jpeg_method(run.jpeg_quality), run.jpeg_results))
     rows = []
     for method, results in methods:
-        metrics = pd.DataFrame([r.metrics() for r in results])
+        metrics = pd.DataFrame([r.metrics for r in results])
         rows.append(
             {
                 "method": method,
@@ -221,7 +224,7 @@ def gallery_html(run: CompressionRun, limit: int = 24) -> str:
         cells = [_figure_cell(result.original, f"original<br>{html.escape(result.name)}")]
         for label, item in ((run.method, result), (f"JPEG q{run.jpeg_quality}", jpeg)):
             if item is not None:
-                m = item.metrics()
+                m = item.metrics
                 caption = f"{label}<br>PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.4f}<br>{m['bits_per_pixel']:.3f} bpp"
                 cells.append(_figure_cell(item.decoded, caption))
         rows.append(f'<div style="display:flex;flex-wrap:wrap">{"".join(cells)}</div>')
