@@ -18,7 +18,8 @@ from PIL import Image, features
 from aelib.errors import AelibError
 from aelib.metrics import ssim
 
-CODECS = ("jpeg", "webp", "avif", "jpeg2000")
+CODECS = ("jpeg", "jpeg444", "webp", "avif", "jpeg2000")
+"""Pillow codecs: "jpeg" is Pillow's default 4:2:0 chroma subsampling, "jpeg444" keeps full-resolution chroma."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ def _save_options(codec: str, quality: float) -> dict:
     """
     if codec == "jpeg":
         return {"format": "JPEG", "quality": int(quality)}
+    if codec == "jpeg444":
+        return {"format": "JPEG", "quality": int(quality), "subsampling": 0}
     if codec == "webp":
         return {"format": "WEBP", "quality": int(quality), "method": 4}
     if codec == "avif":
@@ -56,7 +59,7 @@ def _save_options(codec: str, quality: float) -> dict:
 
 def available_codecs() -> tuple[str, ...]:
     """The codecs this Pillow build can write."""
-    needed = {"jpeg": "jpg", "webp": "webp", "avif": "avif", "jpeg2000": "jpg_2000"}
+    needed = {"jpeg": "jpg", "jpeg444": "jpg", "webp": "webp", "avif": "avif", "jpeg2000": "jpg_2000"}
     return tuple(c for c in CODECS if features.check(needed[c]))
 
 

@@ -48,7 +48,7 @@ from aelib.entropy import (
     save_entropy_model,
 )
 from aelib.errors import AelibError
-from aelib.models import decoder_of, depth_of, downsampling_factor, encoder_of, load_model, save_model
+from aelib.models import decoder_of, downsampling_factor_of, encoder_of, load_model, save_model
 from aelib.outputs import atomic_output
 
 MAGIC = b"\x89AEC"
@@ -74,7 +74,7 @@ class CodecModel:
 
     @property
     def factor(self) -> int:
-        return downsampling_factor(depth_of(self.autoencoder))
+        return downsampling_factor_of(self.autoencoder)
 
 
 @dataclass(frozen=True)

@@ -98,13 +98,19 @@ class TrainConfig:
     loss_weights: LossWeights = field(default_factory=LossWeights)
     feature_layers: tuple[str, ...] = DEFAULT_FEATURE_LAYERS
     perceptual_precision: str = "auto"
+    """VGG16's precision in the perceptual loss: bfloat16 where the CPU has it natively ("auto")."""
     quantization_noise: bool = True
     """Train the decoder on latents plus uniform noise in [-0.5, 0.5), a differentiable
     stand-in for rounding (Ballé et al., 2017), so it works from quantised latents."""
     rate_weight: float = 0.0
     """λ of loss = hybrid + λ·bits per pixel (the rate estimated by a per-channel Laplace
     density trained jointly). 0, the paper's loss, leaves the rate unconstrained."""
-    """VGG16's precision in the perceptual loss: bfloat16 where the CPU has it natively ("auto")."""
+    crop_size: int | None = None
+    """Train on random square crops of this side (None: whole images); validation uses whole images."""
+    steps_per_epoch: int | None = None
+    """Batches per epoch, cycling through the training images (None: one pass over them)."""
+    clip_norm: float | None = None
+    """Clip each step's gradient to this global norm (None: no clipping, as in the paper)."""
 
 
 def project_root() -> Path:

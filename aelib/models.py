@@ -25,6 +25,12 @@ sigmoid (eq. 3) — but no filters, strides or latent size. Our choices:
 
 Encoder and decoder are separate Keras models (the codec runs them apart),
 nested in one autoencoder model that is saved as a single ``.keras`` file.
+
+For the rate–distortion study, :func:`build_gdn_autoencoder` builds the
+architecture of Ballé et al. (ICLR 2017) instead: four 5x5 convolutions of
+stride 2 with GDN between them, mirrored by transposed convolutions with
+inverse GDN. Its encoder output is signed and unbounded, which a rate term can
+shrink towards zero, where the paper's ReLU latents can only be clipped at 0.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import keras
 
 from aelib.config import IMAGE_SIZE
 from aelib.errors import AelibError
+from aelib.layers import GDN
 from aelib.outputs import atomic_output
 
 KERNEL_SIZE = 3
@@ -45,6 +52,8 @@ MAX_FILTERS = 128
 LATENT_CHANNELS_AT_DEPTH_3 = 32
 LATENT_SHRINK_PER_LAYER = 0.85
 MIN_LATENT_CHANNELS = 4
+GDN_KERNEL_SIZE = 5
+GDN_STAGES = 4
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,53 @@ def build_autoencoder(depth: int, name: str | None = None) -> keras.Model:
     decoder = keras.Model(latent, y, name="decoder")
 
     return keras.Model(image, decoder(encoder(image)), name=name or f"autoencoder_{depth}L")
+
+
+def build_gdn_autoencoder(channels: int, latent_channels: int, name: str = "gdn_autoencoder") -> keras.Model:
+    """Ballé et al.'s (ICLR 2017) transform: 4 stride-2 5x5 convolutions with GDN, mirrored with inverse GDN.
+
+    Args:
+        channels: width N of the hidden layers.
+        latent_channels: channels M of the latent (16x smaller per side than the image).
+        name: model name.
+
+    Returns:
+        A model like :func:`build_autoencoder`'s, with nested "encoder" and
+        "decoder" models; its output is linear (the codec clips it to [0, 1]).
+    """
+    if channels < 1 or latent_channels < 1:
+        raise AelibError(f"channel counts must be >= 1, got {channels} and {latent_channels}")
+    image = keras.Input(shape=(None, None, 3), name="image")
+    x = image
+    for index in range(GDN_STAGES):
+        last = index == GDN_STAGES - 1
+        x = keras.layers.Conv2D(
+            latent_channels if last else channels, GDN_KERNEL_SIZE, strides=2, padding="same", name=f"conv_{index + 1}"
+        )(x)
+        if not last:
+            x = GDN(name=f"gdn_{index + 1}")(x)
+    encoder = keras.Model(image, x, name="encoder")
+
+    latent = keras.Input(shape=(None, None, latent_channels), name="latent")
+    y = latent
+    for index in range(GDN_STAGES):
+        last = index == GDN_STAGES - 1
+        y = keras.layers.Conv2DTranspose(
+            3 if last else channels, GDN_KERNEL_SIZE, strides=2, padding="same", name=f"deconv_{index + 1}"
+        )(y)
+        if not last:
+            y = GDN(inverse=True, name=f"igdn_{index + 1}")(y)
+    decoder = keras.Model(latent, y, name="decoder")
+    return keras.Model(image, decoder(encoder(image)), name=name)
+
+
+def downsampling_factor_of(autoencoder: keras.Model) -> int:
+    """How much an autoencoder's encoder shrinks each side: the product of its convolutions' strides."""
+    factor = 1
+    for layer in encoder_of(autoencoder).layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            factor *= layer.strides[0]
+    return factor
 
 
 def encoder_of(autoencoder: keras.Model) -> keras.Model:

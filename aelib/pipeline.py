@@ -1,8 +1,8 @@
 """The reproduction pipeline: the numbered notebooks run by papermill, then the study's summary.
 
-``aelib reproduce`` (and ``make reproduce``) executes ``01_data_prep`` once and
+``aelib reproduce`` (and ``make reproduce``) executes ``01_data_prep`` once,
 ``02_model_building``, ``03_training`` and ``04_evaluation`` for each encoder
-depth, writing under one output folder:
+depth, then ``06_rate_distortion`` once, writing under one output folder:
 
 - ``runs/``: the executed notebooks (``runs/depth-N/…``) and ``manifest.json``,
   which records the settings, each finished step and how long it took;
@@ -32,6 +32,7 @@ from aelib.outputs import atomic_output
 NOTEBOOKS_DIR = project_root() / "notebooks"
 DATA_NOTEBOOK = "01_data_prep.ipynb"
 DEPTH_NOTEBOOKS = ("02_model_building.ipynb", "03_training.ipynb", "04_evaluation.ipynb")
+FINAL_NOTEBOOKS = ("06_rate_distortion.ipynb",)
 MANIFEST = "manifest.json"
 
 
@@ -45,6 +46,8 @@ class Profile:
         embedded_epochs: maximum epochs on the embedded default (800 training crops).
         embedded_batch_size: batch size on the embedded default (smaller: more steps from few images).
         rate_weight: λ of loss = hybrid + λ·bits per pixel (0 is the paper's loss).
+        rd_steps: (base, per-λ) training steps of the rate–distortion families (notebook 06).
+        embedded_rd_steps: the same on the embedded default.
         description: one line for the results' README.
     """
 
@@ -53,6 +56,8 @@ class Profile:
     embedded_epochs: int
     embedded_batch_size: int
     rate_weight: float
+    rd_steps: tuple[int, int]
+    embedded_rd_steps: tuple[int, int]
     description: str
 
 
@@ -63,10 +68,13 @@ PROFILES = {
         embedded_epochs=4,
         embedded_batch_size=16,
         rate_weight=0.05,
+        rd_steps=(8000, 600),
+        embedded_rd_steps=(3000, 300),
         description=(
-            "3 epochs instead of the paper's 40 so that four depths train on 2 CPU cores in under 90 minutes "
-            "(4,800 face images; 4 epochs of batch 16 on the embedded default, in under 30 minutes), and a rate "
-            "term λ = 0.05 that makes the .aec files smaller at equal SSIM"
+            "3 epochs instead of the paper's 40 so that four depths train on 2 CPU cores in about an hour "
+            "(4,800 face images; 4 epochs of batch 16 on the embedded default), and a rate "
+            "term λ = 0.05 that makes the .aec files smaller at equal SSIM; the rate–distortion families "
+            "train a base model for 8,000 steps and each λ for 600 (3,000 and 300 on the embedded default)"
         ),
     ),
     "paper": Profile(
@@ -75,7 +83,12 @@ PROFILES = {
         embedded_epochs=TrainConfig.epochs,
         embedded_batch_size=TrainConfig.batch_size,
         rate_weight=0.0,
-        description="the paper's settings: up to 40 epochs with early stopping (patience 3), the hybrid loss alone",
+        rd_steps=(40000, 4000),
+        embedded_rd_steps=(20000, 2000),
+        description=(
+            "the paper's settings: up to 40 epochs with early stopping (patience 3), the hybrid loss alone; "
+            "the rate–distortion families (beyond the paper) train 40,000 base steps and 4,000 per λ"
+        ),
     ),
 }
 
@@ -94,6 +107,7 @@ class ReproduceSettings:
         second_test_set: a folder of images evaluated at their own size (Kodak).
         batch_size: batch size, overriding the profile's.
         image_size, seed: as in :class:`aelib.config.TrainConfig`.
+        rd_steps: training steps of every rate–distortion model, overriding the profile's (for smoke runs).
     """
 
     data_dir: str | None = None
@@ -106,6 +120,7 @@ class ReproduceSettings:
     image_size: int = IMAGE_SIZE
     seed: int = DEFAULT_SEED
     batch_size: int | None = None
+    rd_steps: int | None = None
 
     def __post_init__(self):
         if self.profile not in PROFILES:
@@ -129,6 +144,14 @@ class ReproduceSettings:
             return self.batch_size
         return PROFILES[self.profile].embedded_batch_size if self.data_dir is None else TrainConfig.batch_size
 
+    @property
+    def rate_distortion_steps(self) -> tuple[int, int]:
+        """(base, per-λ) steps of the rate–distortion families."""
+        if self.rd_steps is not None:
+            return self.rd_steps, self.rd_steps
+        profile = PROFILES[self.profile]
+        return profile.embedded_rd_steps if self.data_dir is None else profile.rd_steps
+
     def resume_key(self) -> dict:
         """The settings a finished step depends on (depths excluded: each depth is its own step)."""
         key = dataclasses.asdict(self)
@@ -137,7 +160,7 @@ class ReproduceSettings:
         key["training_batch_size"] = self.training_batch_size
         return key
 
-    def notebook_parameters(self, depth: int | None, output_dir: Path, command: str) -> dict:
+    def notebook_parameters(self, notebook: str, depth: int | None, output_dir: Path, command: str) -> dict:
         """The papermill parameters of one notebook run (absolute paths: notebooks run in notebooks/)."""
         weights = LossWeights()
         parameters = {
@@ -149,6 +172,16 @@ class ReproduceSettings:
             "command": command,
             "force": True,
         }
+        if notebook in FINAL_NOTEBOOKS:
+            base_steps, finetune_steps = self.rate_distortion_steps
+            parameters |= {
+                "depths": list(self.depths),
+                "second_test_set": None if self.second_test_set is None else str(Path(self.second_test_set).resolve()),
+                "rd_base_steps": base_steps,
+                "rd_finetune_steps": finetune_steps,
+            }
+            if self.test_images is not None:
+                parameters |= {"rd_test_images": self.test_images, "rd_lpips_images": self.test_images}
         if depth is not None:
             parameters |= {
                 "depth": depth,
@@ -180,8 +213,12 @@ class Step:
 
 
 def plan_steps(depths: tuple[int, ...]) -> list[Step]:
-    """01 once, then 02–04 for each depth in the given order."""
-    return [Step(DATA_NOTEBOOK, None)] + [Step(nb, depth) for depth in depths for nb in DEPTH_NOTEBOOKS]
+    """01 once, then 02–04 for each depth in the given order, then 06 once."""
+    return (
+        [Step(DATA_NOTEBOOK, None)]
+        + [Step(nb, depth) for depth in depths for nb in DEPTH_NOTEBOOKS]
+        + [Step(nb, None) for nb in FINAL_NOTEBOOKS]
+    )
 
 
 def cpu_model() -> str:
@@ -301,7 +338,9 @@ def run_reproduce(
         print(f"{label}: running {step.notebook} …", flush=True)
         start = time.perf_counter()
         execute_notebook(
-            NOTEBOOKS_DIR / step.notebook, output, settings.notebook_parameters(step.depth, output_dir, command)
+            NOTEBOOKS_DIR / step.notebook,
+            output,
+            settings.notebook_parameters(step.notebook, step.depth, output_dir, command),
         )
         seconds = time.perf_counter() - start
         manifest["steps"][step.key] = {

@@ -198,3 +198,57 @@ def plot_depth_comparison(table: pd.DataFrame, title: str) -> Figure:
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+RD_METRICS = (
+    ("psnr", "PSNR (dB)"),
+    ("ms_ssim", "MS-SSIM"),
+    ("ssim", "SSIM"),
+    ("lpips", "LPIPS (VGG), lower is better"),
+)
+
+
+def plot_rd_curves(points: pd.DataFrame, title: str, ours: list[str], single_points: list[str]) -> Figure:
+    """Rate–distortion curves: bits per pixel against PSNR, MS-SSIM, SSIM and LPIPS.
+
+    Args:
+        points: one row per (method, setting) with bpp and the metric columns
+            (from :func:`aelib.ratedistortion.curves`).
+        title: the figure's title.
+        ours: methods drawn as bold red-toned curves (our families).
+        single_points: methods drawn as lone markers (the paper's models, one setting each).
+    """
+    figure, axes = plt.subplots(1, len(RD_METRICS), figsize=(4.6 * len(RD_METRICS), 4.2))
+    colours = iter(plt.cm.tab10.colors)
+    styles = {}
+    for method in points["method"].unique():
+        if method in ours:
+            styles[method] = {
+                "color": ("tab:red", "darkred", "salmon")[ours.index(method) % 3],
+                "lw": 2.4,
+                "marker": "o",
+            }
+        elif method in single_points:
+            styles[method] = {"color": "black", "lw": 0, "marker": "x", "ms": 8}
+        else:
+            colour = next(colours)
+            while colour in (plt.cm.tab10.colors[3],):  # red is kept for our families
+                colour = next(colours)
+            styles[method] = {"color": colour, "lw": 1.2, "marker": ".", "ms": 5}
+    for axis, (column, label) in zip(axes, RD_METRICS):
+        for method, curve in points.groupby("method", sort=False):
+            curve = curve.sort_values("bpp")
+            if curve[column].notna().any():
+                axis.plot(curve["bpp"], curve[column], label=method, **styles[method])
+                if method in single_points:
+                    for _, row in curve.iterrows():
+                        axis.annotate(
+                            method, (row["bpp"], row[column]), fontsize=7, xytext=(4, -8), textcoords="offset points"
+                        )
+        axis.set_xlabel("bits per pixel (real file sizes)")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -26,7 +26,7 @@ from aelib.codec import CodecModel, make_codec_model, save_codec_model
 from aelib.config import TrainConfig
 from aelib.errors import AelibError
 from aelib.losses import HybridLoss, laplace_bits
-from aelib.models import build_autoencoder, decoder_of, depth_of, downsampling_factor, encoder_of
+from aelib.models import build_autoencoder, decoder_of, depth_of, downsampling_factor_of, encoder_of
 from aelib.outputs import atomic_output
 
 
@@ -112,11 +112,25 @@ class _HybridLossTrainer(keras.Model):
         return self._record(self._terms(images, latents, training=False))
 
 
-def _as_dataset(images: np.ndarray, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
-    """uint8 images → batches of float32 in [0, 1], shuffled each epoch when a seed is given."""
+def _as_dataset(
+    images: np.ndarray,
+    batch_size: int,
+    shuffle_seed: int | None,
+    crop_size: int | None = None,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """uint8 images → batches of float32 in [0, 1], shuffled each epoch when a seed is given.
+
+    With crop_size, each image is replaced by a random crop_size x crop_size
+    crop, drawn anew every time it is visited; with repeat, the batches never end.
+    """
     dataset = tf.data.Dataset.from_tensor_slices(images)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    if crop_size is not None:
+        dataset = dataset.map(lambda image: tf.image.random_crop(image, (crop_size, crop_size, 3), seed=shuffle_seed))
     return (
         dataset.batch(batch_size)
         .map(lambda batch: tf.cast(batch, tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
@@ -140,7 +154,11 @@ def build_trainer(autoencoder: keras.Model, config: TrainConfig) -> keras.Model:
     trainer = _HybridLossTrainer(autoencoder, loss, config.quantization_noise, config.rate_weight)
     trainer.compile(
         optimizer=keras.optimizers.Adam(
-            learning_rate=config.learning_rate, beta_1=config.beta_1, beta_2=config.beta_2, epsilon=config.epsilon
+            learning_rate=config.learning_rate,
+            beta_1=config.beta_1,
+            beta_2=config.beta_2,
+            epsilon=config.epsilon,
+            global_clipnorm=config.clip_norm,
         )
     )
     return trainer
@@ -155,7 +173,7 @@ def train_autoencoder(
     verbose: int | str = "auto",
     initial_model: keras.Model | None = None,
 ) -> TrainResult:
-    """Trains the depth-layer autoencoder on uint8 images with the hybrid loss.
+    """Trains the paper's depth-layer autoencoder on uint8 images with the hybrid loss.
 
     Args:
         depth: encoder depth (see :func:`aelib.models.build_autoencoder`).
@@ -174,7 +192,25 @@ def train_autoencoder(
     """
     if initial_model is not None and depth_of(initial_model) != depth:
         raise AelibError(f"the initial model has depth {depth_of(initial_model)}, not {depth}")
-    factor = downsampling_factor(depth)
+    keras.utils.set_random_seed(config.seed)
+    with distribution_strategy().scope():
+        autoencoder = build_autoencoder(depth) if initial_model is None else initial_model
+    return train_model(autoencoder, train_images, val_images, config, out_dir, verbose)
+
+
+def train_model(
+    autoencoder: keras.Model,
+    train_images: np.ndarray,
+    val_images: np.ndarray,
+    config: TrainConfig = TrainConfig(),
+    out_dir: str | Path | None = None,
+    verbose: int | str = "auto",
+) -> TrainResult:
+    """Trains any autoencoder with nested "encoder" and "decoder" models in place (see :func:`train_autoencoder`).
+
+    Saves ``{autoencoder.name}.keras``, its tables and ``{autoencoder.name}_history.csv`` in out_dir when given.
+    """
+    factor = downsampling_factor_of(autoencoder)
     for label, images in (("training", train_images), ("validation", val_images)):
         if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
             raise AelibError(f"{label} images must be a non-empty (N, H, W, 3) array, got shape {images.shape}")
@@ -182,17 +218,23 @@ def train_autoencoder(
             raise AelibError(
                 f"{label} images are {images.shape[1]}x{images.shape[2]}; sides must be multiples of {factor}"
             )
+    if config.crop_size is not None and (config.crop_size % factor or config.crop_size > min(train_images.shape[1:3])):
+        raise AelibError(
+            f"crop size {config.crop_size} must be a multiple of {factor} and fit in the "
+            f"{train_images.shape[1]}x{train_images.shape[2]} training images"
+        )
 
     keras.utils.set_random_seed(config.seed)
     with distribution_strategy().scope():
-        autoencoder = build_autoencoder(depth) if initial_model is None else initial_model
         trainer = build_trainer(autoencoder, config)
-
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
     fit = trainer.fit(
-        _as_dataset(train_images, config.batch_size, config.seed),
+        _as_dataset(
+            train_images, config.batch_size, config.seed, config.crop_size, repeat=config.steps_per_epoch is not None
+        ),
         validation_data=_as_dataset(val_images, config.batch_size, None),
         epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
         callbacks=callbacks,
         shuffle=False,  # the dataset reshuffles itself each epoch
         verbose=verbose,

@@ -52,3 +52,15 @@ def test_matched_quality_is_the_closest_of_all_qualities(photos):
     matched = match_jpeg_quality(images, target)
     assert abs(by_quality[matched] - target) == pytest.approx(best_gap, abs=0.01)
     assert match_jpeg_quality(images, 1.5) == 100
+
+
+def test_jpeg_444_keeps_full_chroma_and_jpeg_subsamples_it(photos):
+    def sampling(data: bytes) -> tuple:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.layer  # (id, h-sampling, v-sampling, table) per component
+
+    full = encode_with_codec(photos[0], "jpeg444", 75).data
+    subsampled = encode_with_codec(photos[0], "jpeg", 75).data
+    assert [layer[1:3] for layer in sampling(full)] == [(1, 1)] * 3
+    assert [layer[1:3] for layer in sampling(subsampled)] == [(2, 2), (1, 1), (1, 1)]
+    assert len(full) > len(subsampled)

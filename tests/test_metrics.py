@@ -52,3 +52,30 @@ def test_ratio_and_bits_per_pixel_by_hand():
     assert compression_ratio(128, 128, 4096) == pytest.approx(12.0)
     assert bits_per_pixel(128, 128, 4096) == pytest.approx(2.0)
     assert compression_ratio(10, 20, 600) * bits_per_pixel(10, 20, 600) == pytest.approx(24.0)
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (128, 128), (301, 257)])
+def test_ms_ssim_matches_tensorflow_with_the_same_scales(shape):
+    import tensorflow as tf
+    from skimage import data
+
+    from aelib.metrics import ms_ssim, ms_ssim_weights
+
+    original = data.astronaut()[: shape[0], : shape[1]]
+    noisy = np.clip(original + np.random.default_rng(0).normal(0, 20, original.shape), 0, 255).astype(np.uint8)
+    weights = ms_ssim_weights(*shape)
+    reference = tf.image.ssim_multiscale(
+        tf.constant(original[None], tf.float32), tf.constant(noisy[None], tf.float32), 255.0, power_factors=weights
+    ).numpy()[0]
+    assert ms_ssim(original, noisy) == pytest.approx(float(reference), abs=1e-5)
+    assert ms_ssim(original, original) == pytest.approx(1.0)
+
+
+def test_ms_ssim_uses_five_scales_from_176_pixels_and_renormalised_four_on_128():
+    from aelib.metrics import MS_SSIM_WEIGHTS, ms_ssim_weights
+
+    assert ms_ssim_weights(176, 200) == pytest.approx(MS_SSIM_WEIGHTS, rel=1e-3)
+    four = np.array(MS_SSIM_WEIGHTS[:4])
+    assert ms_ssim_weights(128, 128) == pytest.approx(tuple(four / four.sum()))
+    with pytest.raises(ValueError, match="at least 11x11"):
+        ms_ssim_weights(8, 64)

@@ -45,3 +45,16 @@ def test_any_positive_depth_builds(depth):
 def test_bad_depth_is_refused(depth):
     with pytest.raises(AelibError, match="depth must be an integer >= 1"):
         build_autoencoder(depth)
+
+
+def test_gdn_autoencoder_downsamples_16_and_round_trips_a_keras_file(tmp_path):
+    from aelib.models import build_gdn_autoencoder, downsampling_factor_of, load_model, save_model
+
+    model = build_gdn_autoencoder(8, 6, name="gdn_test")
+    assert downsampling_factor_of(model) == 16
+    assert downsampling_factor_of(build_autoencoder(5)) == downsampling_factor(5) == 8
+    images = np.random.default_rng(1).random((2, 64, 48, 3), np.float32)
+    assert encoder_of(model)(images).shape == (2, 4, 3, 6)
+    save_model(model, tmp_path / "gdn_test.keras")
+    loaded = load_model(tmp_path / "gdn_test.keras")
+    np.testing.assert_array_equal(loaded(images).numpy(), model(images).numpy())

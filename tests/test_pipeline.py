@@ -13,14 +13,16 @@ from aelib.errors import AelibError
 from aelib.pipeline import (
     DATA_NOTEBOOK,
     DEPTH_NOTEBOOKS,
+    FINAL_NOTEBOOKS,
     NOTEBOOKS_DIR,
+    PROFILES,
     ReproduceSettings,
     execute_notebook,
     plan_steps,
     run_reproduce,
 )
 
-NOTEBOOKS = [DATA_NOTEBOOK, *DEPTH_NOTEBOOKS]
+NOTEBOOKS = [DATA_NOTEBOOK, *DEPTH_NOTEBOOKS, *FINAL_NOTEBOOKS, "05_compress_panel.ipynb"]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -36,9 +38,13 @@ def test_notebooks_are_committed_clean_with_one_parameters_cell(name):
 def test_every_parameter_the_pipeline_passes_is_declared_by_a_notebook(tmp_path):
     settings = ReproduceSettings()
     declared = {name: set(papermill.inspect_notebook(str(NOTEBOOKS_DIR / name))) for name in NOTEBOOKS}
-    assert set(settings.notebook_parameters(None, tmp_path, "cmd")) == declared[DATA_NOTEBOOK]
-    passed = set(settings.notebook_parameters(3, tmp_path, "cmd"))
+    assert set(settings.notebook_parameters(DATA_NOTEBOOK, None, tmp_path, "cmd")) == declared[DATA_NOTEBOOK]
+    passed = set().union(*(settings.notebook_parameters(name, 3, tmp_path, "cmd") for name in DEPTH_NOTEBOOKS))
     assert set().union(*(declared[name] for name in DEPTH_NOTEBOOKS)) == passed
+    final = ReproduceSettings(test_images=5).notebook_parameters(FINAL_NOTEBOOKS[0], None, tmp_path, "cmd")
+    assert set(final) <= declared[FINAL_NOTEBOOKS[0]]
+    assert (final["rd_base_steps"], final["rd_finetune_steps"]) == PROFILES["study"].embedded_rd_steps
+    assert final["rd_test_images"] == final["rd_lpips_images"] == 5
 
 
 def test_steps_are_data_once_then_each_depth():
@@ -51,6 +57,7 @@ def test_steps_are_data_once_then_each_depth():
         "depth-3/02_model_building",
         "depth-3/03_training",
         "depth-3/04_evaluation",
+        "06_rate_distortion",
     ]
 
 
@@ -93,7 +100,9 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capsys):
     second.mkdir()
     for index, photo in enumerate(photos[:2]):
         Image.fromarray(np.tile(photo, (1, 2, 1))).save(second / f"photo{index}.png")
-    settings = ReproduceSettings(depths=(3,), epochs=1, limit=40, test_images=3, second_test_set=str(second))
+    settings = ReproduceSettings(
+        depths=(3,), epochs=1, limit=40, test_images=3, second_test_set=str(second), rd_steps=2
+    )
     out = tmp_path / "results"
 
     readme = run_reproduce(settings, out, command="smoke test")
@@ -119,6 +128,16 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capsys):
         "figures/examples_3L_test.png",
         "figures/examples_3L_second.png",
         "figures/depths_test.png",
+        "runs/06_rate_distortion.ipynb",
+        "models/rd_base.keras",
+        "models/rd_mse_0.16.entropy.npz",
+        "models/rd_hybrid_2.keras",
+        "tables/rd_points_test.csv",
+        "tables/rd_points_second.csv",
+        "tables/rd_bd_rate.md",
+        "tables/rd_bd_rate_ours.csv",
+        "figures/rd_curves_test.png",
+        "figures/rd_curves_second.png",
     ]
     assert [name for name in expected if not (out / name).is_file()] == []
     table = pd.read_csv(out / "tables" / "table1_test.csv")
@@ -131,13 +150,20 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capsys):
     assert list(pd.read_csv(out / "tables" / "table1_second.csv")["images"]) == [2] * 6
     text = readme.read_text()
     assert "smoke test" in text and "embedded default" in text and "![" in text
+    points = pd.read_csv(out / "tables" / "rd_points_test.csv")
+    assert {"JPEG 4:2:0", "JPEG 4:4:4", "WebP", "JPEG 2000", "AVIF", "ours (hybrid)", "ours (mse)", "3-layer"} == set(
+        points["method"]
+    )
+    assert (points.groupby("method").size().drop("3-layer") >= 5).all()
+    assert points[["bpp", "psnr", "ssim", "ms_ssim", "lpips"]].notna().all().all()
+    assert set(pd.read_csv(out / "tables" / "rd_bd_rate.csv")["test_set"]) == {"test", "second"}
     manifest = json.loads((out / "runs" / "manifest.json").read_text())
     assert set(manifest["steps"]) == {step.key for step in plan_steps((3,))}
 
     capsys.readouterr()
     stamp = (out / "runs" / "depth-3" / "03_training.ipynb").stat().st_mtime_ns
     run_reproduce(settings, out, command="smoke test")
-    assert capsys.readouterr().out.count("skipped") == 4
+    assert capsys.readouterr().out.count("skipped") == 5
     assert (out / "runs" / "depth-3" / "03_training.ipynb").stat().st_mtime_ns == stamp
 
     with pytest.raises(AelibError, match=r"holds a run with other settings \(epochs 1 → 2"):

@@ -1,0 +1,404 @@
+"""The rate–distortion study: model families trained for R + λ·D, and classical codecs swept over quality.
+
+The paper ends by asking for a loss that trades compression against quality.
+Each model of a family here minimises ``R + λ·D`` (Ballé et al., ICLR 2017,
+eq. 2): R is the entropy model's estimate of the bits per pixel of the noisy
+latents (:func:`aelib.losses.laplace_bits`), D a distortion, λ the trade-off.
+Two families:
+
+* ``hybrid``: D is the paper's hybrid loss (eq. 8), SSIM + VGG16 perceptual + MSE.
+* ``mse``: D is the mean squared error in 8-bit units (0 … 255²), the
+  PSNR-oriented convention of Ballé et al. and CompressAI, so our λ values
+  read like theirs.
+
+Dividing by λ gives ``D + R/λ``, which is what the trainer minimises
+(``TrainConfig.rate_weight = 1 / (λ · scale)``, scale = 255² for MSE on [0, 1]
+pixels, 1 for the hybrid loss).
+
+To fit a CPU budget, every model starts from one shared base model (the MSE
+family's middle λ, trained longest) and is fine-tuned to its own λ and
+distortion; the transform learnt by the base is most of the work, the
+fine-tuning moves the model along the rate–distortion curve.
+
+Every measurement is per image from real files: ``.aec`` sizes for our models,
+the bytes Pillow writes for JPEG (4:2:0 and 4:4:4), WebP, JPEG 2000 and AVIF.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from aelib.baselines import encode_with_codec
+from aelib.bdrate import bd_rate
+from aelib.codec import CodecModel, decode_batch, encode_batch, load_codec_model
+from aelib.config import DEFAULT_SEED, LossWeights, TrainConfig
+from aelib.errors import AelibError
+from aelib.metrics import bits_per_pixel, ms_ssim, psnr, ssim
+from aelib.outputs import atomic_output
+
+METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
+"""The quality metrics of every curve; LPIPS is lower-is-better, the others higher-is-better."""
+
+REFERENCE_METHOD = "JPEG 4:2:0"
+"""The codec every BD-rate is measured against."""
+
+CLASSICAL_SWEEPS = {
+    "JPEG 4:2:0": ("jpeg", (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)),
+    "JPEG 4:4:4": ("jpeg444", (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)),
+    "WebP": ("webp", (1, 5, 10, 20, 30, 50, 70, 80, 90, 95)),
+    "JPEG 2000": ("jpeg2000", (24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44)),
+    "AVIF": ("avif", (5, 15, 25, 35, 45, 55, 65, 75, 85, 92)),
+}
+"""Method → (Pillow codec, quality settings); JPEG 2000's settings are target PSNRs in dB."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of models trained for R + λ·D with one distortion D.
+
+    Attributes:
+        name: "hybrid" or "mse"; models are named ``rd_{name}_{λ}``.
+        distortion: the weights a, b, c of eq. 8 that define D.
+        scale: D's unit relative to the trainer's loss (255² for MSE in 8-bit units).
+        lambdas: the trade-offs λ, smallest (lowest rate) first.
+    """
+
+    name: str
+    distortion: LossWeights
+    scale: float
+    lambdas: tuple[float, ...]
+
+    def label(self) -> str:
+        return f"ours ({self.name})"
+
+
+FAMILIES = {
+    "hybrid": Family("hybrid", LossWeights(), 1.0, (2.0, 6.0, 18.0, 54.0, 160.0)),
+    "mse": Family("mse", LossWeights(ssim=0.0, perceptual=0.0, mse=1.0), 255.0**2, (0.002, 0.006, 0.018, 0.054, 0.16)),
+}
+
+
+@dataclass(frozen=True)
+class RDTraining:
+    """How the families are trained: Ballé et al.'s GDN transform, random crops, a shared base.
+
+    Attributes:
+        channels, latent_channels: N and M of :func:`aelib.models.build_gdn_autoencoder`.
+        crop_size: side of the random training crops.
+        batch_size: crops per step.
+        base_steps: steps of the base model (MSE family, middle λ).
+        finetune_steps: steps of each family member, starting from the base.
+        learning_rate, clip_norm: Adam's step size and the gradient norm cap (GDN
+            models diverge without it at this learning rate).
+        seed: random seed of initialisation, crops and noise.
+    """
+
+    channels: int = 64
+    latent_channels: int = 96
+    crop_size: int = 64
+    batch_size: int = 16
+    base_steps: int = 8000
+    finetune_steps: int = 600
+    learning_rate: float = 5e-4
+    clip_norm: float = 1.0
+    seed: int = DEFAULT_SEED
+
+    def config(self, distortion: LossWeights, rate_weight: float, steps: int) -> TrainConfig:
+        """The TrainConfig of one run of ``steps`` steps, validated every ``steps // 4``."""
+        per_epoch = max(1, steps // 4)
+        return TrainConfig(
+            epochs=max(1, round(steps / per_epoch)),
+            steps_per_epoch=per_epoch,
+            batch_size=self.batch_size,
+            crop_size=self.crop_size,
+            learning_rate=self.learning_rate,
+            clip_norm=self.clip_norm,
+            loss_weights=distortion,
+            rate_weight=rate_weight,
+            patience=10**6,  # a fixed number of steps: no early stopping
+            seed=self.seed,
+        )
+
+
+BASE_MODEL = "rd_base"
+"""File stem of the shared base model every family member is fine-tuned from."""
+
+
+def model_name(family: Family, lam: float) -> str:
+    """File stem of a family member, e.g. "rd_mse_0.018"."""
+    return f"rd_{family.name}_{lam:g}"
+
+
+def rate_weight(family: Family, lam: float) -> float:
+    """The trainer's weight of the rate, 1 / (λ · scale), for loss = D + R / λ."""
+    if not lam > 0:
+        raise AelibError(f"λ must be > 0, got {lam}")
+    return 1.0 / (lam * family.scale)
+
+
+SETTINGS_FILE = "rd_settings.json"
+"""Beside the models: the training settings and data they were trained with."""
+
+
+def _train_or_load(name: str, start_from, config: TrainConfig, training: RDTraining, dataset, out_dir: Path):
+    """Loads out_dir/name.keras when a previous run finished it, else trains it from start_from (or from scratch)."""
+    from aelib.models import build_gdn_autoencoder
+    from aelib.train import train_model
+
+    path = out_dir / f"{name}.keras"
+    if path.is_file():
+        print(f"{name}: trained before with the same settings, loaded from {path}", flush=True)
+        return load_codec_model(path)
+    print(f"{name}: training for {config.epochs * config.steps_per_epoch} steps", flush=True)
+    model = build_gdn_autoencoder(training.channels, training.latent_channels, name=name)
+    if start_from is not None:
+        model.set_weights(start_from.get_weights())
+    return train_model(model, dataset.train, dataset.val, config, out_dir, verbose=2).codec
+
+
+def _check_settings(out_dir: Path, record: dict, force: bool) -> None:
+    """Refuses to mix models of other settings into out_dir; with force, removes them so they are retrained."""
+    path = out_dir / SETTINGS_FILE
+    if path.is_file() and json.loads(path.read_text()) != record:
+        if not force:
+            raise AelibError(
+                f"{out_dir} holds rate–distortion models trained with other settings ({path}); "
+                "pass force=True to retrain them, or use another output folder"
+            )
+        for old in out_dir.glob("rd_*"):
+            old.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def train_families(
+    dataset, families: list[Family], training: RDTraining, out_dir: str | Path, force: bool = False
+) -> dict[str, CodecModel]:
+    """Trains the base model and every family member, reusing models a previous run finished in out_dir.
+
+    Args:
+        dataset: a :class:`aelib.data.Dataset` (train for training, val for validation).
+        families: the families to train.
+        training: architecture and step budget.
+        out_dir: where ``NAME.keras``, its tables and ``NAME_history.csv`` go,
+            with :data:`SETTINGS_FILE` recording what they were trained with.
+        force: retrain when out_dir holds models of other settings (else refuse).
+
+    Returns:
+        Codec models by name, the base under :data:`BASE_MODEL`.
+    """
+    out_dir = Path(out_dir)
+    record = {
+        "training": dataclasses.asdict(training),
+        "data": dataset.name,
+        "training_images": len(dataset.train),
+        "base": {"family": "mse", "lambda": base_lambda()},
+    }
+    _check_settings(out_dir, record, force)
+    mse = FAMILIES["mse"]
+    base_config = training.config(mse.distortion, rate_weight(mse, base_lambda()), training.base_steps)
+    base = _train_or_load(BASE_MODEL, None, base_config, training, dataset, out_dir)
+    codecs = {BASE_MODEL: base}
+    for family, lam in tqdm(members(families), desc="λ models"):
+        config = training.config(family.distortion, rate_weight(family, lam), training.finetune_steps)
+        codecs[model_name(family, lam)] = _train_or_load(
+            model_name(family, lam), base.autoencoder, config, training, dataset, out_dir
+        )
+    return codecs
+
+
+def base_lambda() -> float:
+    """The λ of the shared base model: the MSE family's middle one."""
+    lambdas = FAMILIES["mse"].lambdas
+    return lambdas[len(lambdas) // 2]
+
+
+def members(families: list[Family]) -> list[tuple[Family, float]]:
+    """(family, λ) of every model of the families, in training order."""
+    return [(family, lam) for family in families for lam in family.lambdas]
+
+
+def _metrics_rows(originals, decoded, sizes, names) -> list[dict]:
+    """Rate and the numpy metrics of each image; LPIPS is left NaN for :func:`_add_lpips`."""
+    rows = []
+    for original, reconstruction, size, name in zip(originals, decoded, sizes, names):
+        height, width = original.shape[:2]
+        rows.append(
+            {
+                "image": name,
+                "bytes": size,
+                "bpp": bits_per_pixel(height, width, size),
+                "psnr": psnr(original, reconstruction),
+                "ssim": ssim(original, reconstruction),
+                "ms_ssim": ms_ssim(original, reconstruction),
+                "lpips": math.nan,
+            }
+        )
+    return rows
+
+
+def measure_classical(
+    images: list[np.ndarray], names: list[str], lpips_count: int, sweeps: dict = CLASSICAL_SWEEPS
+) -> pd.DataFrame:
+    """Per-image rate and metrics of every classical codec at every quality of its sweep.
+
+    Args:
+        images: uint8 RGB images (any sizes).
+        names: their names.
+        lpips_count: LPIPS is computed for the first this many images (it costs a VGG16 pass).
+        sweeps: method → (Pillow codec, qualities).
+
+    Returns:
+        One row per (method, setting, image).
+    """
+    rows = []
+    jobs = [(method, codec, quality) for method, (codec, qualities) in sweeps.items() for quality in qualities]
+    for method, codec, quality in tqdm(jobs, desc="classical codecs"):
+        results = [encode_with_codec(image, codec, quality) for image in images]
+        decoded = [result.decoded for result in results]
+        sizes = [len(result.data) for result in results]
+        measured = _metrics_rows(images, decoded, sizes, names)
+        _add_lpips(measured, images, decoded, lpips_count)
+        rows += [{"method": method, "setting": quality, **row} for row in measured]
+    return pd.DataFrame(rows)
+
+
+def _add_lpips(rows: list[dict], images, decoded, count: int) -> None:
+    """Fills in LPIPS for the first count rows: in one batch when the images share a size."""
+    from aelib.lpips import lpips_batch
+
+    if count <= 0:
+        return
+    originals, reconstructions = images[:count], decoded[:count]
+    if len({image.shape for image in originals}) == 1:
+        distances = lpips_batch(np.stack(originals), np.stack(reconstructions))
+    else:
+        distances = [lpips_batch(o[None], r[None])[0] for o, r in zip(originals, reconstructions)]
+    for row, distance in zip(rows, distances):
+        row["lpips"] = float(distance)
+
+
+def measure_model(
+    images: list[np.ndarray], names: list[str], codec: CodecModel, method: str, setting, lpips_count: int
+) -> pd.DataFrame:
+    """Per-image rate (real ``.aec`` bytes) and metrics of one of our models.
+
+    Images of one size are coded in batches; others one at a time.
+    """
+    if len({image.shape for image in images}) == 1:
+        files = encode_batch(np.stack(images), codec)
+        decoded = list(decode_batch(files, codec))
+    else:
+        files = [encode_batch(image[None], codec)[0] for image in images]
+        decoded = [decode_batch([data], codec)[0] for data in files]
+    rows = _metrics_rows(images, decoded, [len(data) for data in files], names)
+    _add_lpips(rows, images, decoded, lpips_count)
+    return pd.DataFrame([{"method": method, "setting": setting, **row} for row in rows])
+
+
+def curves(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Mean rate and metrics per (method, setting): one point of a rate–distortion curve per row."""
+    columns = ["bpp", *METRICS]
+    points = per_image.groupby(["method", "setting"], sort=False)[columns].mean().reset_index()
+    points["images"] = per_image.groupby(["method", "setting"], sort=False).size().to_numpy()
+    return points
+
+
+def _bd_row(reference: pd.DataFrame, curve: pd.DataFrame) -> dict:
+    row = {}
+    for metric in METRICS:
+        try:
+            row[f"bd_rate_{metric}"] = bd_rate(reference["bpp"], reference[metric], curve["bpp"], curve[metric])
+        except AelibError:  # too few points with this metric (LPIPS skipped)
+            row[f"bd_rate_{metric}"] = math.nan
+    return row
+
+
+def bd_rate_table(points: pd.DataFrame, reference: str = REFERENCE_METHOD) -> pd.DataFrame:
+    """BD-rate (%) of every method's curve against the reference, one column per metric.
+
+    Methods with fewer than four points (the paper's single models) are left
+    out; curves that share no range with the reference give NaN.
+    """
+    base = points[points["method"] == reference]
+    return pd.DataFrame(
+        [
+            {"method": method, **_bd_row(base, curve)}
+            for method, curve in points.groupby("method", sort=False)
+            if method != reference and len(curve) >= 4
+        ]
+    )
+
+
+def ours_against_each(points: pd.DataFrame, ours: list[str]) -> pd.DataFrame:
+    """BD-rate (%) of each of our families against each classical codec, one column per metric."""
+    classical = [method for method in CLASSICAL_SWEEPS if method in set(points["method"])]
+    return pd.DataFrame(
+        [
+            {
+                "family": family,
+                "against": codec,
+                **_bd_row(points[points["method"] == codec], points[points["method"] == family]),
+            }
+            for family in ours
+            for codec in classical
+        ]
+    )
+
+
+METRIC_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS"}
+
+
+def findings(table: pd.DataFrame) -> str:
+    """Markdown sentences from :func:`ours_against_each` tables (with a test_set column): where we win and lose."""
+    lines = []
+    for (test_set, family), rows in table.groupby(["test_set", "family"], sort=False):
+        for _, row in rows.iterrows():
+            parts = []
+            for metric, name in METRIC_NAMES.items():
+                value = row[f"bd_rate_{metric}"]
+                if math.isnan(value):
+                    parts.append(f"{name} n/a")
+                else:
+                    parts.append(f"{name} {value:+.1f} % ({'fewer' if value < 0 else 'more'} bits)")
+            lines.append(f"- **{test_set}**, {family} against {row['against']}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def measure_test_set(
+    images: list[np.ndarray],
+    names: list[str],
+    families: list[Family],
+    codecs: dict[str, CodecModel],
+    paper_models: dict[str, CodecModel],
+    lpips_count: int,
+    sweeps: dict = CLASSICAL_SWEEPS,
+) -> pd.DataFrame:
+    """Per-image points of the classical sweeps, every family member and the paper's models.
+
+    Args:
+        images, names: the test images (uint8 RGB) and their names.
+        families: whose members are looked up in codecs by :func:`model_name`.
+        codecs: our models by name (from :func:`train_families`).
+        paper_models: the paper's autoencoders by method name ("3-layer" …), one point each.
+        lpips_count: LPIPS for the first this many images.
+        sweeps: the classical codecs' settings.
+
+    Returns:
+        One row per (method, setting, image).
+    """
+    frames = [measure_classical(images, names, lpips_count, sweeps)]
+    for family, lam in tqdm(members(families), desc="our models"):
+        frames.append(measure_model(images, names, codecs[model_name(family, lam)], family.label(), lam, lpips_count))
+    for method, codec in paper_models.items():
+        frames.append(measure_model(images, names, codec, method, "paper", lpips_count))
+    return pd.concat(frames, ignore_index=True)

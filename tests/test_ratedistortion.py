@@ -1,0 +1,129 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aelib import ratedistortion as rd
+from aelib.baselines import encode_with_codec
+from aelib.codec import encode
+from aelib.config import LossWeights
+from aelib.data import Dataset
+from aelib.errors import AelibError
+from aelib.metrics import ms_ssim, psnr
+
+
+def test_rate_weight_is_one_over_lambda_in_the_distortions_unit():
+    assert rd.rate_weight(rd.FAMILIES["mse"], 0.01) == pytest.approx(1 / (0.01 * 255**2))
+    assert rd.rate_weight(rd.FAMILIES["hybrid"], 4.0) == pytest.approx(0.25)
+    with pytest.raises(AelibError, match="λ must be > 0"):
+        rd.rate_weight(rd.FAMILIES["mse"], 0.0)
+    assert rd.model_name(rd.FAMILIES["mse"], 0.018) == "rd_mse_0.018"
+
+
+@pytest.mark.parametrize("name", ["hybrid", "mse"])
+def test_each_family_has_at_least_five_increasing_lambdas(name):
+    lambdas = rd.FAMILIES[name].lambdas
+    assert len(lambdas) >= 5 and list(lambdas) == sorted(lambdas)
+    assert all(len(qualities) >= 8 for _, qualities in rd.CLASSICAL_SWEEPS.values())
+
+
+def test_curves_average_each_setting_over_its_images():
+    rows = pd.DataFrame(
+        {
+            "method": ["A", "A", "A", "A"],
+            "setting": [1, 1, 2, 2],
+            "bpp": [1.0, 3.0, 4.0, 6.0],
+            "psnr": [30.0, 32.0, 40.0, 42.0],
+            "ssim": [0.5, 0.7, 0.8, 1.0],
+            "ms_ssim": [0.6, 0.8, 0.9, 1.0],
+            "lpips": [0.2, math.nan, 0.1, math.nan],
+        }
+    )
+    points = rd.curves(rows)
+    assert points["bpp"].tolist() == [2.0, 5.0]
+    assert points["psnr"].tolist() == [31.0, 41.0]
+    assert points["lpips"].tolist() == pytest.approx([0.2, 0.1])  # images without LPIPS are left out of its mean
+    assert points["images"].tolist() == [2, 2]
+
+
+def _points(method: str, scale: float) -> pd.DataFrame:
+    quality = np.array([30.0, 33.0, 36.0, 39.0, 42.0])
+    rates = np.array([0.3, 0.5, 0.8, 1.3, 2.1]) * scale
+    return pd.DataFrame(
+        {
+            "method": method,
+            "setting": range(5),
+            "bpp": rates,
+            "psnr": quality,
+            "ssim": quality / 50,
+            "ms_ssim": quality / 45,
+            "lpips": 1 / quality,
+        }
+    )
+
+
+def test_bd_rate_tables_against_jpeg_and_against_each_codec():
+    points = pd.concat(
+        [
+            _points("JPEG 4:2:0", 1.0),
+            _points("WebP", 0.5),
+            _points("ours (mse)", 0.8),
+            _points("3-layer", 1.0).iloc[:1],
+        ],
+        ignore_index=True,
+    )
+    table = rd.bd_rate_table(points)
+    assert table["method"].tolist() == ["WebP", "ours (mse)"]  # the single point is no curve
+    for metric in rd.METRICS:
+        assert table[f"bd_rate_{metric}"].tolist() == pytest.approx([-50.0, -20.0])
+    standing = rd.ours_against_each(points, ["ours (mse)"])
+    assert standing["against"].tolist() == ["JPEG 4:2:0", "WebP"]
+    assert standing["bd_rate_psnr"].tolist() == pytest.approx([-20.0, 60.0])
+    text = rd.findings(standing.assign(test_set="test"))
+    assert "ours (mse) against WebP: PSNR +60.0 % (more bits)" in text
+    assert "against JPEG 4:2:0: PSNR -20.0 % (fewer bits)" in text
+
+
+def test_classical_rows_are_real_file_sizes_and_metrics(photos):
+    sweeps = {"JPEG 4:4:4": ("jpeg444", (10, 60))}
+    rows = rd.measure_classical(list(photos[:2]), ["a", "b"], lpips_count=1, sweeps=sweeps)
+    assert len(rows) == 4
+    row = rows[(rows["setting"] == 60) & (rows["image"] == "b")].iloc[0]
+    result = encode_with_codec(photos[1], "jpeg444", 60)
+    assert row["bytes"] == len(result.data) and row["bpp"] == pytest.approx(8 * len(result.data) / 64**2)
+    assert row["psnr"] == pytest.approx(psnr(photos[1], result.decoded))
+    assert row["ms_ssim"] == pytest.approx(ms_ssim(photos[1], result.decoded))
+    assert rows["lpips"].notna().tolist() == [True, False, True, False]
+
+
+def test_model_rows_use_real_aec_sizes(photos, codec):
+    rows = rd.measure_model(list(photos[:2]), ["a", "b"], codec, "ours", 1.0, lpips_count=0)
+    assert rows["bytes"].tolist() == [len(encode(photo, codec)) for photo in photos[:2]]
+    assert rows["lpips"].isna().all()
+
+
+@pytest.fixture()
+def tiny(images):
+    dataset = Dataset("tiny", images[:16], images[16:20], images[20:24], tuple("abcd"))
+    family = rd.Family("mse", LossWeights(0.0, 0.0, 1.0), 255.0**2, (0.01,))
+    training = rd.RDTraining(channels=4, latent_channels=4, crop_size=16, batch_size=4, base_steps=1, finetune_steps=1)
+    return dataset, family, training
+
+
+def test_train_families_reuses_finished_models_and_guards_other_settings(tmp_path, tiny, capsys):
+    dataset, family, training = tiny
+    codecs = rd.train_families(dataset, [family], training, tmp_path)
+    assert set(codecs) == {rd.BASE_MODEL, "rd_mse_0.01"}
+    model = tmp_path / "rd_mse_0.01.keras"
+    stamp = model.stat().st_mtime_ns
+    capsys.readouterr()
+    again = rd.train_families(dataset, [family], training, tmp_path)
+    assert "loaded" in capsys.readouterr().out and model.stat().st_mtime_ns == stamp
+    assert again["rd_mse_0.01"].fingerprint == codecs["rd_mse_0.01"].fingerprint
+
+    other = rd.RDTraining(channels=4, latent_channels=4, crop_size=16, batch_size=4, base_steps=2, finetune_steps=1)
+    with pytest.raises(AelibError, match="trained with other settings"):
+        rd.train_families(dataset, [family], other, tmp_path)
+    retrained = rd.train_families(dataset, [family], other, tmp_path, force=True)
+    assert retrained[rd.BASE_MODEL].fingerprint != codecs[rd.BASE_MODEL].fingerprint
