@@ -1,5 +1,5 @@
 # Two commands for a fresh machine with Python 3.11+ and make:
-#   make reproduce   run the numbered notebooks for every depth (embedded data, or DATA=/path/to/images)
+#   make reproduce   run the numbered notebooks for every depth, then the rate–distortion study (embedded data, or DATA=/path/to/images)
 #   make test        the test suite
 PYTHON ?= python3
 VENV ?= .venv

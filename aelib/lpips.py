@@ -37,23 +37,44 @@ def linear_weights(checkpoint: dict) -> list[np.ndarray]:
 
 @functools.lru_cache(maxsize=1)
 def _network():
+    """The two compiled halves of LPIPS: unit-normalised VGG16 features, and the weighted distance of two sets."""
     import tensorflow as tf
 
     extractor = build_feature_extractor(LPIPS_LAYERS, "float32")
     weights = [tf.constant(w, tf.float32) for w in linear_weights(read_checkpoint(checkpoint_path()))]
 
     @tf.function(reduce_retracing=True)
-    def distance(x, y):
-        batch = tf.shape(x)[0]
-        total = tf.zeros((batch,), tf.float32)
-        for feature, weight in zip(extract_features(extractor, tf.concat([x, y], axis=0)), weights):
+    def features(images):
+        normalised = []
+        for feature in extract_features(extractor, images):
             norm = tf.sqrt(tf.reduce_sum(tf.square(feature), axis=-1, keepdims=True))
-            feature = feature / (norm + NORMALISATION_EPSILON)
-            difference = tf.square(feature[:batch] - feature[batch:])
-            total += tf.reduce_mean(tf.reduce_sum(difference * weight, axis=-1), axis=[1, 2])
+            normalised.append(feature / (norm + NORMALISATION_EPSILON))
+        return normalised
+
+    @tf.function(reduce_retracing=True)
+    def distance(first, second):
+        total = 0.0
+        for a, b, weight in zip(first, second, weights):
+            total += tf.reduce_mean(tf.reduce_sum(tf.square(a - b) * weight, axis=-1), axis=[1, 2])
         return total
 
-    return distance
+    return features, distance
+
+
+def lpips_features(images: np.ndarray) -> list:
+    """LPIPS's unit-normalised VGG16 features of (N, H, W, 3) uint8 images; pass them to :func:`lpips_between`."""
+    features, _ = _network()
+    return features(images.astype(np.float32) / 255.0)
+
+
+def lpips_between(first: list, second: list) -> np.ndarray:
+    """LPIPS distances, shape (N,), between two sets of :func:`lpips_features` of the same shapes.
+
+    Computing an original's features once and comparing many reconstructions
+    with them halves the cost of a sweep over codec settings.
+    """
+    _, distance = _network()
+    return distance(first, second).numpy()
 
 
 def lpips(original: np.ndarray, reconstructed: np.ndarray) -> float:
@@ -63,5 +84,4 @@ def lpips(original: np.ndarray, reconstructed: np.ndarray) -> float:
 
 def lpips_batch(originals: np.ndarray, reconstructions: np.ndarray) -> np.ndarray:
     """LPIPS distances of (N, H, W, 3) uint8 image pairs of one size, as an (N,) float array."""
-    distance = _network()
-    return distance(originals.astype(np.float32) / 255.0, reconstructions.astype(np.float32) / 255.0).numpy()
+    return lpips_between(lpips_features(originals), lpips_features(reconstructions))

@@ -15,10 +15,12 @@ Dividing by λ gives ``D + R/λ``, which is what the trainer minimises
 (``TrainConfig.rate_weight = 1 / (λ · scale)``, scale = 255² for MSE on [0, 1]
 pixels, 1 for the hybrid loss).
 
-To fit a CPU budget, every model starts from one shared base model (the MSE
-family's middle λ, trained longest) and is fine-tuned to its own λ and
-distortion; the transform learnt by the base is most of the work, the
-fine-tuning moves the model along the rate–distortion curve.
+To fit a CPU budget, one shared base model (the MSE family's middle λ) is
+trained longest, and each family is fine-tuned from it in two chains: the
+family's middle λ starts from the base, and every other λ starts from its
+neighbour one step closer to the middle. The transform learnt by the base is
+most of the work; each fine-tuning moves a model one step along the
+rate–distortion curve, so the extreme λ travel twice as far as the middle ones.
 
 Every measurement is per image from real files: ``.aec`` sizes for our models,
 the bytes Pillow writes for JPEG (4:2:0 and 4:4:4), WebP, JPEG 2000 and AVIF.
@@ -51,11 +53,11 @@ REFERENCE_METHOD = "JPEG 4:2:0"
 """The codec every BD-rate is measured against."""
 
 CLASSICAL_SWEEPS = {
-    "JPEG 4:2:0": ("jpeg", (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)),
-    "JPEG 4:4:4": ("jpeg444", (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)),
-    "WebP": ("webp", (1, 5, 10, 20, 30, 50, 70, 80, 90, 95)),
-    "JPEG 2000": ("jpeg2000", (24, 26, 28, 30, 32, 34, 36, 38, 40, 42, 44)),
-    "AVIF": ("avif", (5, 15, 25, 35, 45, 55, 65, 75, 85, 92)),
+    "JPEG 4:2:0": ("jpeg", (5, 10, 20, 30, 50, 70, 80, 90, 95)),
+    "JPEG 4:4:4": ("jpeg444", (5, 10, 20, 30, 50, 70, 80, 90, 95)),
+    "WebP": ("webp", (1, 10, 25, 40, 55, 70, 80, 90, 95)),
+    "JPEG 2000": ("jpeg2000", (24, 26.5, 29, 31.5, 34, 36.5, 39, 41.5, 44)),
+    "AVIF": ("avif", (5, 20, 35, 50, 60, 70, 80, 90, 95)),
 }
 """Method → (Pillow codec, quality settings); JPEG 2000's settings are target PSNRs in dB."""
 
@@ -81,8 +83,8 @@ class Family:
 
 
 FAMILIES = {
-    "hybrid": Family("hybrid", LossWeights(), 1.0, (2.0, 6.0, 18.0, 54.0, 160.0)),
-    "mse": Family("mse", LossWeights(ssim=0.0, perceptual=0.0, mse=1.0), 255.0**2, (0.002, 0.006, 0.018, 0.054, 0.16)),
+    "hybrid": Family("hybrid", LossWeights(), 1.0, (0.3, 1.5, 8.0, 40.0, 200.0)),
+    "mse": Family("mse", LossWeights(ssim=0.0, perceptual=0.0, mse=1.0), 255.0**2, (0.0015, 0.005, 0.018, 0.06, 0.2)),
 }
 
 
@@ -202,18 +204,34 @@ def train_families(
         "data": dataset.name,
         "training_images": len(dataset.train),
         "base": {"family": "mse", "lambda": base_lambda()},
+        "families": {family.name: list(family.lambdas) for family in families},
     }
     _check_settings(out_dir, record, force)
     mse = FAMILIES["mse"]
     base_config = training.config(mse.distortion, rate_weight(mse, base_lambda()), training.base_steps)
-    base = _train_or_load(BASE_MODEL, None, base_config, training, dataset, out_dir)
-    codecs = {BASE_MODEL: base}
-    for family, lam in tqdm(members(families), desc="λ models"):
+    codecs = {BASE_MODEL: _train_or_load(BASE_MODEL, None, base_config, training, dataset, out_dir)}
+    for family, lam, start in tqdm(training_order(families), desc="λ models"):
         config = training.config(family.distortion, rate_weight(family, lam), training.finetune_steps)
+        start_from = codecs[BASE_MODEL if start is None else model_name(family, start)].autoencoder
         codecs[model_name(family, lam)] = _train_or_load(
-            model_name(family, lam), base.autoencoder, config, training, dataset, out_dir
+            model_name(family, lam), start_from, config, training, dataset, out_dir
         )
     return codecs
+
+
+def training_order(families: list[Family]) -> list[tuple[Family, float, float | None]]:
+    """(family, λ, the λ whose model it starts from; None for the base), in an order that trains starts first.
+
+    Each family's middle λ starts from the base; the others chain outwards from it.
+    """
+    order = []
+    for family in families:
+        lambdas = sorted(family.lambdas)
+        middle = len(lambdas) // 2
+        order.append((family, lambdas[middle], None))
+        order += [(family, lambdas[i], lambdas[i - 1]) for i in range(middle + 1, len(lambdas))]
+        order += [(family, lambdas[i], lambdas[i + 1]) for i in range(middle - 1, -1, -1)]
+    return order
 
 
 def base_lambda() -> float:
@@ -223,12 +241,12 @@ def base_lambda() -> float:
 
 
 def members(families: list[Family]) -> list[tuple[Family, float]]:
-    """(family, λ) of every model of the families, in training order."""
+    """(family, λ) of every model of the families, each family in the order of its λ."""
     return [(family, lam) for family in families for lam in family.lambdas]
 
 
 def _metrics_rows(originals, decoded, sizes, names) -> list[dict]:
-    """Rate and the numpy metrics of each image; LPIPS is left NaN for :func:`_add_lpips`."""
+    """Rate and the numpy metrics of each image; LPIPS is left NaN for :meth:`LpipsReference.fill`."""
     rows = []
     for original, reconstruction, size, name in zip(originals, decoded, sizes, names):
         height, width = original.shape[:2]
@@ -246,15 +264,50 @@ def _metrics_rows(originals, decoded, sizes, names) -> list[dict]:
     return rows
 
 
+class LpipsReference:
+    """LPIPS features of the first ``count`` test images, computed once and compared with every reconstruction.
+
+    Images of one size are handled in batches of :data:`LPIPS_BATCH`, others one at a time.
+    """
+
+    def __init__(self, images: list[np.ndarray], count: int):
+        from aelib.lpips import lpips_features
+
+        self.count = max(0, min(count, len(images)))
+        originals = images[: self.count]
+        self.batched = len({image.shape for image in originals}) == 1
+        if self.batched:
+            self.features = [
+                lpips_features(np.stack(originals[i : i + LPIPS_BATCH])) for i in range(0, self.count, LPIPS_BATCH)
+            ]
+        else:
+            self.features = [lpips_features(image[None]) for image in originals]
+
+    def fill(self, rows: list[dict], decoded: list[np.ndarray]) -> None:
+        """Sets the "lpips" of the first count rows from the matching decoded images."""
+        from aelib.lpips import lpips_between, lpips_features
+
+        step = LPIPS_BATCH if self.batched else 1
+        distances = []
+        for chunk, start in zip(self.features, range(0, self.count, step)):
+            part = decoded[start : min(start + step, self.count)]
+            distances.extend(lpips_between(chunk, lpips_features(np.stack(part))).tolist())
+        for row, distance in zip(rows, distances):
+            row["lpips"] = float(distance)
+
+
+LPIPS_BATCH = 50
+
+
 def measure_classical(
-    images: list[np.ndarray], names: list[str], lpips_count: int, sweeps: dict = CLASSICAL_SWEEPS
+    images: list[np.ndarray], names: list[str], lpips: LpipsReference, sweeps: dict = CLASSICAL_SWEEPS
 ) -> pd.DataFrame:
     """Per-image rate and metrics of every classical codec at every quality of its sweep.
 
     Args:
         images: uint8 RGB images (any sizes).
         names: their names.
-        lpips_count: LPIPS is computed for the first this many images (it costs a VGG16 pass).
+        lpips: the originals' LPIPS features (LPIPS is computed for its first count images).
         sweeps: method → (Pillow codec, qualities).
 
     Returns:
@@ -265,30 +318,14 @@ def measure_classical(
     for method, codec, quality in tqdm(jobs, desc="classical codecs"):
         results = [encode_with_codec(image, codec, quality) for image in images]
         decoded = [result.decoded for result in results]
-        sizes = [len(result.data) for result in results]
-        measured = _metrics_rows(images, decoded, sizes, names)
-        _add_lpips(measured, images, decoded, lpips_count)
+        measured = _metrics_rows(images, decoded, [len(result.data) for result in results], names)
+        lpips.fill(measured, decoded)
         rows += [{"method": method, "setting": quality, **row} for row in measured]
     return pd.DataFrame(rows)
 
 
-def _add_lpips(rows: list[dict], images, decoded, count: int) -> None:
-    """Fills in LPIPS for the first count rows: in one batch when the images share a size."""
-    from aelib.lpips import lpips_batch
-
-    if count <= 0:
-        return
-    originals, reconstructions = images[:count], decoded[:count]
-    if len({image.shape for image in originals}) == 1:
-        distances = lpips_batch(np.stack(originals), np.stack(reconstructions))
-    else:
-        distances = [lpips_batch(o[None], r[None])[0] for o, r in zip(originals, reconstructions)]
-    for row, distance in zip(rows, distances):
-        row["lpips"] = float(distance)
-
-
 def measure_model(
-    images: list[np.ndarray], names: list[str], codec: CodecModel, method: str, setting, lpips_count: int
+    images: list[np.ndarray], names: list[str], codec: CodecModel, method: str, setting, lpips: LpipsReference
 ) -> pd.DataFrame:
     """Per-image rate (real ``.aec`` bytes) and metrics of one of our models.
 
@@ -301,7 +338,7 @@ def measure_model(
         files = [encode_batch(image[None], codec)[0] for image in images]
         decoded = [decode_batch([data], codec)[0] for data in files]
     rows = _metrics_rows(images, decoded, [len(data) for data in files], names)
-    _add_lpips(rows, images, decoded, lpips_count)
+    lpips.fill(rows, decoded)
     return pd.DataFrame([{"method": method, "setting": setting, **row} for row in rows])
 
 
@@ -396,9 +433,10 @@ def measure_test_set(
     Returns:
         One row per (method, setting, image).
     """
-    frames = [measure_classical(images, names, lpips_count, sweeps)]
+    lpips = LpipsReference(images, lpips_count)
+    frames = [measure_classical(images, names, lpips, sweeps)]
     for family, lam in tqdm(members(families), desc="our models"):
-        frames.append(measure_model(images, names, codecs[model_name(family, lam)], family.label(), lam, lpips_count))
+        frames.append(measure_model(images, names, codecs[model_name(family, lam)], family.label(), lam, lpips))
     for method, codec in paper_models.items():
-        frames.append(measure_model(images, names, codec, method, "paper", lpips_count))
+        frames.append(measure_model(images, names, codec, method, "paper", lpips))
     return pd.concat(frames, ignore_index=True)

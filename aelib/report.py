@@ -183,6 +183,7 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
                 _image(figures_dir / f"examples_{depth}L_{test_set}.png", output_dir, "examples"),
                 "",
             ]
+    lines += _rate_distortion_section(output_dir, test_sets)
     lines += ["## Training", ""]
     for depth in depths:
         lines.append(_image(figures_dir / f"training_{depth}L.png", output_dir, f"training curves, {depth}-layer"))
@@ -203,6 +204,33 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
     with atomic_output(readme) as temporary:
         temporary.write_text("\n".join(lines) + "\n")
     return readme
+
+
+def _rate_distortion_section(output_dir: Path, test_sets: list[tuple[str, str]]) -> list[str]:
+    """README lines of notebook 06's results: the BD-rate tables and the curves (nothing if it has not run)."""
+    tables_dir = output_dir / "tables"
+    if not (tables_dir / "rd_bd_rate.csv").is_file():
+        return []
+    lines = [
+        "## Rate–distortion (notebook 06)",
+        "",
+        "Our GDN models trained for R + λ·D (hybrid and MSE families) against JPEG 4:2:0 and 4:4:4, WebP, "
+        "JPEG 2000 and AVIF, each swept over its quality setting; rates from real file sizes. "
+        "BD-rate in % against JPEG 4:2:0 (negative: fewer bits for the same quality); "
+        "`tables/rd_bd_rate.csv`, per-image values in `tables/rd_per_image_*.csv`.",
+        "",
+        format_markdown(pd.read_csv(tables_dir / "rd_bd_rate.csv")),
+        "",
+        "Our families against each classical codec (`tables/rd_bd_rate_ours.csv`):",
+        "",
+        format_markdown(pd.read_csv(tables_dir / "rd_bd_rate_ours.csv")),
+        "",
+    ]
+    for test_set, description in test_sets:
+        lines.append(
+            _image(output_dir / "figures" / f"rd_curves_{test_set}.png", output_dir, f"rate–distortion, {description}")
+        )
+    return lines + [""]
 
 
 def write_evaluation(

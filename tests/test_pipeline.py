@@ -130,8 +130,8 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capsys):
         "figures/depths_test.png",
         "runs/06_rate_distortion.ipynb",
         "models/rd_base.keras",
-        "models/rd_mse_0.16.entropy.npz",
-        "models/rd_hybrid_2.keras",
+        "models/rd_mse_0.2.entropy.npz",
+        "models/rd_hybrid_0.3.keras",
         "tables/rd_points_test.csv",
         "tables/rd_points_second.csv",
         "tables/rd_bd_rate.md",
@@ -150,6 +150,7 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capsys):
     assert list(pd.read_csv(out / "tables" / "table1_second.csv")["images"]) == [2] * 6
     text = readme.read_text()
     assert "smoke test" in text and "embedded default" in text and "![" in text
+    assert "## Rate–distortion (notebook 06)" in text and "rd_curves_second.png" in text
     points = pd.read_csv(out / "tables" / "rd_points_test.csv")
     assert {"JPEG 4:2:0", "JPEG 4:4:4", "WebP", "JPEG 2000", "AVIF", "ours (hybrid)", "ours (mse)", "3-layer"} == set(
         points["method"]

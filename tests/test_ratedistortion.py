@@ -10,6 +10,7 @@ from aelib.codec import encode
 from aelib.config import LossWeights
 from aelib.data import Dataset
 from aelib.errors import AelibError
+from aelib.lpips import lpips
 from aelib.metrics import ms_ssim, psnr
 
 
@@ -87,7 +88,7 @@ def test_bd_rate_tables_against_jpeg_and_against_each_codec():
 
 def test_classical_rows_are_real_file_sizes_and_metrics(photos):
     sweeps = {"JPEG 4:4:4": ("jpeg444", (10, 60))}
-    rows = rd.measure_classical(list(photos[:2]), ["a", "b"], lpips_count=1, sweeps=sweeps)
+    rows = rd.measure_classical(list(photos[:2]), ["a", "b"], rd.LpipsReference(list(photos[:2]), 1), sweeps=sweeps)
     assert len(rows) == 4
     row = rows[(rows["setting"] == 60) & (rows["image"] == "b")].iloc[0]
     result = encode_with_codec(photos[1], "jpeg444", 60)
@@ -95,10 +96,22 @@ def test_classical_rows_are_real_file_sizes_and_metrics(photos):
     assert row["psnr"] == pytest.approx(psnr(photos[1], result.decoded))
     assert row["ms_ssim"] == pytest.approx(ms_ssim(photos[1], result.decoded))
     assert rows["lpips"].notna().tolist() == [True, False, True, False]
+    first = rows[(rows["setting"] == 10) & (rows["image"] == "a")].iloc[0]
+    assert first["lpips"] == pytest.approx(lpips(photos[0], encode_with_codec(photos[0], "jpeg444", 10).decoded), abs=1e-6)
+
+
+def test_lpips_reference_handles_images_of_different_sizes(photos):
+    images = [photos[0], photos[1][:48], photos[2]]
+    decoded = [np.flipud(image) for image in images]
+    rows = [{"lpips": math.nan} for _ in images]
+    rd.LpipsReference(images, 2).fill(rows, decoded)
+    assert rows[0]["lpips"] == pytest.approx(lpips(images[0], decoded[0]), abs=1e-6)
+    assert rows[1]["lpips"] == pytest.approx(lpips(images[1], decoded[1]), abs=1e-6)
+    assert math.isnan(rows[2]["lpips"])
 
 
 def test_model_rows_use_real_aec_sizes(photos, codec):
-    rows = rd.measure_model(list(photos[:2]), ["a", "b"], codec, "ours", 1.0, lpips_count=0)
+    rows = rd.measure_model(list(photos[:2]), ["a", "b"], codec, "ours", 1.0, rd.LpipsReference([], 0))
     assert rows["bytes"].tolist() == [len(encode(photo, codec)) for photo in photos[:2]]
     assert rows["lpips"].isna().all()
 
@@ -127,3 +140,9 @@ def test_train_families_reuses_finished_models_and_guards_other_settings(tmp_pat
         rd.train_families(dataset, [family], other, tmp_path)
     retrained = rd.train_families(dataset, [family], other, tmp_path, force=True)
     assert retrained[rd.BASE_MODEL].fingerprint != codecs[rd.BASE_MODEL].fingerprint
+
+
+def test_training_order_chains_outwards_from_the_middle_lambda():
+    family = rd.Family("mse", LossWeights(0.0, 0.0, 1.0), 1.0, (1.0, 2.0, 3.0, 4.0, 5.0))
+    order = [(lam, start) for _, lam, start in rd.training_order([family])]
+    assert order == [(3.0, None), (4.0, 3.0), (5.0, 4.0), (2.0, 3.0), (1.0, 2.0)]

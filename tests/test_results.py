@@ -37,3 +37,29 @@ def test_committed_models_load_and_round_trip(depth, photos):
     decoded = decode(data, codec)
     assert decoded.shape == image.shape and decoded.dtype == np.uint8
     assert np.array_equal(decode(data, codec), decoded)
+
+
+def test_the_rate_distortion_study_beats_jpeg_on_faces_in_psnr_and_ms_ssim():
+    bd = pd.read_csv(RESULTS / "tables" / "rd_bd_rate.csv").set_index(["test_set", "method"])
+    faces = bd.loc["test"]
+    assert faces.loc["ours (mse)", "bd_rate_psnr"] < 0
+    assert faces.loc["ours (mse)", "bd_rate_ms_ssim"] < 0
+    points = pd.read_csv(RESULTS / "tables" / "rd_points_test.csv")
+    for family in ("ours (hybrid)", "ours (mse)"):
+        assert (points["method"] == family).sum() >= 5
+    assert (
+        (points.groupby("method").size() >= 8)
+        .drop(["ours (hybrid)", "ours (mse)", *(f"{d}-layer" for d in PAPER_DEPTHS)])
+        .all()
+    )
+    for test_set in ("test", "kodak"):
+        assert (RESULTS / "figures" / f"rd_curves_{test_set}.png").is_file()
+    assert (RESULTS / "runs" / "06_rate_distortion.ipynb").is_file()
+
+
+@pytest.mark.parametrize("name", ["rd_mse_0.0015", "rd_hybrid_200"])
+def test_committed_rate_distortion_models_round_trip(name, photos):
+    codec = load_codec_model(RESULTS / "models" / f"{name}.keras")
+    data = encode(photos[0], codec)
+    assert np.array_equal(decode(data, codec), decode(data, codec))
+    assert decode(data, codec).shape == photos[0].shape
