@@ -54,10 +54,18 @@ class _HybridLossTrainer(keras.Model):
     With quantization_noise, training adds uniform noise to the latents and
     validation rounds them. The rate in bits per pixel is always estimated
     (and logged) with a per-channel Laplace density whose scales learn to fit
-    the latents; rate_weight > 0 adds λ·rate to the loss the autoencoder minimises.
+    the latents, starting from log_scales (zeros: scale 1); rate_weight > 0
+    adds λ·rate to the loss the autoencoder minimises.
     """
 
-    def __init__(self, autoencoder: keras.Model, loss: HybridLoss, quantization_noise: bool, rate_weight: float):
+    def __init__(
+        self,
+        autoencoder: keras.Model,
+        loss: HybridLoss,
+        quantization_noise: bool,
+        rate_weight: float,
+        log_scales: np.ndarray | None = None,
+    ):
         super().__init__(name="trainer")
         self.autoencoder = autoencoder
         self.encoder = encoder_of(autoencoder)
@@ -67,6 +75,8 @@ class _HybridLossTrainer(keras.Model):
         self.rate_weight = rate_weight
         channels = self.encoder.output.shape[-1]
         self.log_scales = self.add_weight(shape=(channels,), initializer="zeros", name="log_scales")
+        if log_scales is not None:
+            self.log_scales.assign(np.asarray(log_scales, np.float32))
         names = ["loss", "ssim_loss", "mse_loss", "bits_per_pixel"]
         names += ["perceptual_loss"] if loss.extractor is not None else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
@@ -144,14 +154,31 @@ def distribution_strategy() -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
-def build_trainer(autoencoder: keras.Model, config: TrainConfig) -> keras.Model:
+MIN_LAPLACE_SCALE = 0.01
+"""Floor of the initial Laplace scales, for channels whose latents are all near zero."""
+
+
+def laplace_log_scales(autoencoder: keras.Model, images: np.ndarray, sample: int = 256) -> np.ndarray:
+    """Log of each latent channel's maximum-likelihood zero-mean Laplace scale, mean |y|, on a sample of uint8 images.
+
+    Starting the rate estimate from these instead of scale 1 matters when
+    fine-tuning a trained model: Adam moves a log scale by about the learning
+    rate per step, so scales far from 1 would otherwise take thousands of
+    steps to fit, and the rate term would push the latents the wrong way meanwhile.
+    """
+    latents = encoder_of(autoencoder)(images[:sample].astype(np.float32) / 255.0, training=False).numpy()
+    return np.log(np.maximum(np.abs(latents).mean(axis=(0, 1, 2)), MIN_LAPLACE_SCALE)).astype(np.float32)
+
+
+def build_trainer(autoencoder: keras.Model, config: TrainConfig, log_scales: np.ndarray | None = None) -> keras.Model:
     """The compiled training model: the autoencoder with the hybrid loss, the rate term and Adam.
 
     Its ``fit`` trains the autoencoder in place; :func:`train_autoencoder` and
-    the training benchmark both use it.
+    the training benchmark both use it. log_scales start the rate estimate's
+    Laplace scales (see :func:`laplace_log_scales`); zeros by default.
     """
     loss = HybridLoss(config.loss_weights, config.feature_layers, config.perceptual_precision)
-    trainer = _HybridLossTrainer(autoencoder, loss, config.quantization_noise, config.rate_weight)
+    trainer = _HybridLossTrainer(autoencoder, loss, config.quantization_noise, config.rate_weight, log_scales)
     trainer.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate=config.learning_rate,
@@ -226,7 +253,7 @@ def train_model(
 
     keras.utils.set_random_seed(config.seed)
     with distribution_strategy().scope():
-        trainer = build_trainer(autoencoder, config)
+        trainer = build_trainer(autoencoder, config, laplace_log_scales(autoencoder, train_images))
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
     fit = trainer.fit(
         _as_dataset(

@@ -99,3 +99,13 @@ def test_a_model_trained_without_noise_can_be_fine_tuned_for_quantisation(tiny_r
     assert tuned.codec.fingerprint != plain.codec.fingerprint
     with pytest.raises(AelibError, match="initial model has depth 3, not 5"):
         train_autoencoder(5, train_images, val_images, TrainConfig(epochs=1), initial_model=plain.model)
+
+
+def test_laplace_scales_start_at_the_mean_absolute_latent(images):
+    from aelib.models import build_autoencoder, encoder_of
+    from aelib.train import MIN_LAPLACE_SCALE, laplace_log_scales
+
+    model = build_autoencoder(3)
+    latents = encoder_of(model)(images.astype(np.float32) / 255.0).numpy()
+    expected = np.maximum(np.abs(latents).mean(axis=(0, 1, 2)), MIN_LAPLACE_SCALE)
+    np.testing.assert_allclose(np.exp(laplace_log_scales(model, images)), expected, rtol=1e-4)
