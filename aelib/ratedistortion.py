@@ -97,7 +97,7 @@ class RDTraining:
         crop_size: side of the random training crops.
         batch_size: crops per step.
         base_steps: steps of the base model (MSE family, middle λ).
-        finetune_steps: steps of each family member, starting from the base.
+        finetune_steps: steps of each family member, from the base or its neighbour λ (:func:`training_order`).
         learning_rate, clip_norm: Adam's step size and the gradient norm cap (GDN
             models diverge without it at this learning rate).
         seed: random seed of initialisation, crops and noise.
@@ -125,13 +125,13 @@ class RDTraining:
             clip_norm=self.clip_norm,
             loss_weights=distortion,
             rate_weight=rate_weight,
-            patience=10**6,  # a fixed number of steps: no early stopping
+            patience=10**6,  # a fixed number of steps; the best validation quarter's weights are kept
             seed=self.seed,
         )
 
 
 BASE_MODEL = "rd_base"
-"""File stem of the shared base model every family member is fine-tuned from."""
+"""File stem of the shared base model the families' fine-tuning chains start from."""
 
 
 def model_name(family: Family, lam: float) -> str:
