@@ -211,6 +211,10 @@ RD_METRICS = (
 def plot_rd_curves(points: pd.DataFrame, title: str, ours: list[str], single_points: list[str]) -> Figure:
     """Rate–distortion curves: bits per pixel against PSNR, MS-SSIM, SSIM and LPIPS.
 
+    Each axis is scaled to the curves; a single point beyond that range is drawn
+    at the edge and labelled with its value, so one failed model does not flatten
+    every curve.
+
     Args:
         points: one row per (method, setting) with bpp and the metric columns
             (from :func:`aelib.ratedistortion.curves`).
@@ -219,35 +223,45 @@ def plot_rd_curves(points: pd.DataFrame, title: str, ours: list[str], single_poi
         single_points: methods drawn as lone markers (the paper's models, one setting each).
     """
     figure, axes = plt.subplots(1, len(RD_METRICS), figsize=(4.6 * len(RD_METRICS), 4.2))
-    colours = iter(plt.cm.tab10.colors)
+    others = iter(colour for colour in plt.cm.tab10.colors if colour != plt.cm.tab10.colors[3])  # red is ours
     styles = {}
     for method in points["method"].unique():
         if method in ours:
-            styles[method] = {
-                "color": ("tab:red", "darkred", "salmon")[ours.index(method) % 3],
-                "lw": 2.4,
-                "marker": "o",
-            }
-        elif method in single_points:
-            styles[method] = {"color": "black", "lw": 0, "marker": "x", "ms": 8}
-        else:
-            colour = next(colours)
-            while colour in (plt.cm.tab10.colors[3],):  # red is kept for our families
-                colour = next(colours)
-            styles[method] = {"color": colour, "lw": 1.2, "marker": ".", "ms": 5}
+            styles[method] = {"color": ("tab:red", "darkred")[ours.index(method) % 2], "lw": 2.4, "marker": "o"}
+        elif method not in single_points:
+            styles[method] = {"color": next(others), "lw": 1.2, "marker": ".", "ms": 5}
+    curves = points[~points["method"].isin(single_points)]
     for axis, (column, label) in zip(axes, RD_METRICS):
-        for method, curve in points.groupby("method", sort=False):
+        for method, curve in curves.groupby("method", sort=False):
             curve = curve.sort_values("bpp")
             if curve[column].notna().any():
                 axis.plot(curve["bpp"], curve[column], label=method, **styles[method])
-                if method in single_points:
-                    for _, row in curve.iterrows():
-                        axis.annotate(
-                            method, (row["bpp"], row[column]), fontsize=7, xytext=(4, -8), textcoords="offset points"
-                        )
+        low, high = curves[column].min(), curves[column].max()
+        if np.isfinite(low) and np.isfinite(high):
+            margin = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
+            low, high = low - margin, high + margin
+            axis.set_ylim(low, high)
+        off_scale: dict[tuple[float, float], list[tuple[str, float]]] = {}
+        for _, row in points[points["method"].isin(single_points)].iterrows():
+            value = row[column]
+            if not np.isfinite(value):
+                continue
+            shown = min(max(value, low), high) if np.isfinite(low) else value
+            axis.plot(row["bpp"], shown, color="black", marker="x", ms=8, lw=0)
+            if shown == value:
+                axis.annotate(row["method"], (row["bpp"], shown), fontsize=7, xytext=(4, 4), textcoords="offset points")
+            else:
+                off_scale.setdefault((round(row["bpp"], 2), shown), []).append((row["method"], value))
+        for (bpp, shown), entries in off_scale.items():  # one label for points that land on one spot
+            names = ", ".join(method for method, _ in entries)
+            values = [value for _, value in entries]
+            span = f"{min(values):.3g}" if len(values) == 1 else f"{min(values):.3g}–{max(values):.3g}"
+            text = f"{names} ({span}, off scale)"
+            axis.annotate(text, (bpp, shown), fontsize=7, xytext=(4, 4), textcoords="offset points")
         axis.set_xlabel("bits per pixel (real file sizes)")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
+    axes[0].plot([], [], color="black", marker="x", lw=0, label="the paper's models")
     axes[0].legend(fontsize=7)
     figure.suptitle(title)
     figure.tight_layout()

@@ -106,3 +106,38 @@ def test_distributions_and_comparison(photos):
     figure = plot_comparison(rows, "examples")
     assert len(figure.axes) == 6  # (original, model, JPEG) x (whole, detail)
     plt.close(figure)
+
+
+def test_rd_curves_scale_to_the_curves_and_label_off_scale_points(tmp_path):
+    from aelib.plots import plot_rd_curves
+
+    rows = [
+        {"method": "JPEG 4:2:0", "setting": q, "bpp": b, "psnr": p, "ssim": s, "ms_ssim": s, "lpips": 1 - s}
+        for q, b, p, s in [(10, 0.6, 29.0, 0.83), (50, 1.1, 36.0, 0.95), (90, 2.2, 42.0, 0.98)]
+    ]
+    rows += [
+        {"method": "ours (mse)", "setting": lam, "bpp": b, "psnr": p, "ssim": s, "ms_ssim": s, "lpips": 1 - s}
+        for lam, b, p, s in [(0.01, 0.3, 30.0, 0.9), (0.1, 0.6, 32.0, 0.93)]
+    ]
+    rows.append(
+        {
+            "method": "5-layer",
+            "setting": "paper",
+            "bpp": 0.02,
+            "psnr": 12.6,
+            "ssim": 0.41,
+            "ms_ssim": 0.17,
+            "lpips": 0.75,
+        }
+    )
+    figure = plot_rd_curves(pd.DataFrame(rows), "test", ["ours (mse)"], ["5-layer"])
+    psnr_axis, ms_ssim_axis = figure.axes[0], figure.axes[1]
+    low, high = ms_ssim_axis.get_ylim()
+    assert 0.8 < low < 0.83 and 0.98 < high < 1.0
+    assert any("5-layer (0.17, off scale)" == text.get_text() for text in ms_ssim_axis.texts)
+    assert {"JPEG 4:2:0", "ours (mse)", "the paper's models"} <= {
+        t.get_text() for t in psnr_axis.get_legend().get_texts()
+    }
+    save_figure(figure, tmp_path / "rd.png")
+    assert Image.open(tmp_path / "rd.png").size[0] > 1000
+    plt.close(figure)
