@@ -163,6 +163,7 @@ class ReproduceSettings:
     def notebook_parameters(self, notebook: str, depth: int | None, output_dir: Path, command: str) -> dict:
         """The papermill parameters of one notebook run (absolute paths: notebooks run in notebooks/)."""
         weights = LossWeights()
+        second_test_set = None if self.second_test_set is None else str(Path(self.second_test_set).resolve())
         parameters = {
             "data_dir": None if self.data_dir is None else str(Path(self.data_dir).resolve()),
             "image_size": self.image_size,
@@ -176,7 +177,7 @@ class ReproduceSettings:
             base_steps, finetune_steps = self.rate_distortion_steps
             parameters |= {
                 "depths": list(self.depths),
-                "second_test_set": None if self.second_test_set is None else str(Path(self.second_test_set).resolve()),
+                "second_test_set": second_test_set,
                 "rd_base_steps": base_steps,
                 "rd_finetune_steps": finetune_steps,
             }
@@ -191,7 +192,7 @@ class ReproduceSettings:
                 "loss_weights": [weights.ssim, weights.perceptual, weights.mse],
                 "rate_weight": PROFILES[self.profile].rate_weight,
                 "test_images": self.test_images,
-                "second_test_set": None if self.second_test_set is None else str(Path(self.second_test_set).resolve()),
+                "second_test_set": second_test_set,
             }
         return parameters
 

@@ -39,8 +39,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from aelib.baselines import encode_with_codec
-from aelib.bdrate import bd_rate
-from aelib.codec import CodecModel, decode_batch, encode_batch, load_codec_model
+from aelib.bdrate import MIN_POINTS, bd_rate
+from aelib.codec import CodecModel, decode, decode_batch, encode, encode_batch, load_codec_model
 from aelib.config import DEFAULT_SEED, LossWeights, TrainConfig
 from aelib.errors import AelibError
 from aelib.metrics import bits_per_pixel, ms_ssim, psnr, ssim
@@ -227,17 +227,22 @@ def training_order(families: list[Family]) -> list[tuple[Family, float, float | 
     order = []
     for family in families:
         lambdas = sorted(family.lambdas)
-        middle = len(lambdas) // 2
+        middle = lambdas.index(middle_lambda(family))
         order.append((family, lambdas[middle], None))
         order += [(family, lambdas[i], lambdas[i - 1]) for i in range(middle + 1, len(lambdas))]
         order += [(family, lambdas[i], lambdas[i + 1]) for i in range(middle - 1, -1, -1)]
     return order
 
 
+def middle_lambda(family: Family) -> float:
+    """The family's middle λ (the upper of the two middle ones for an even count)."""
+    lambdas = sorted(family.lambdas)
+    return lambdas[len(lambdas) // 2]
+
+
 def base_lambda() -> float:
     """The λ of the shared base model: the MSE family's middle one."""
-    lambdas = FAMILIES["mse"].lambdas
-    return lambdas[len(lambdas) // 2]
+    return middle_lambda(FAMILIES["mse"])
 
 
 def members(families: list[Family]) -> list[tuple[Family, float]]:
@@ -264,6 +269,14 @@ def _metrics_rows(originals, decoded, sizes, names) -> list[dict]:
     return rows
 
 
+LPIPS_BATCH = 50
+"""Images per VGG16 call when LPIPS compares images of one size."""
+
+
+def _one_size(images: list[np.ndarray]) -> bool:
+    return len({image.shape for image in images}) == 1
+
+
 class LpipsReference:
     """LPIPS features of the first ``count`` test images, computed once and compared with every reconstruction.
 
@@ -275,7 +288,7 @@ class LpipsReference:
 
         self.count = max(0, min(count, len(images)))
         originals = images[: self.count]
-        self.batched = len({image.shape for image in originals}) == 1
+        self.batched = _one_size(originals)
         if self.batched:
             self.features = [
                 lpips_features(np.stack(originals[i : i + LPIPS_BATCH])) for i in range(0, self.count, LPIPS_BATCH)
@@ -294,9 +307,6 @@ class LpipsReference:
             distances.extend(lpips_between(chunk, lpips_features(np.stack(part))).tolist())
         for row, distance in zip(rows, distances):
             row["lpips"] = float(distance)
-
-
-LPIPS_BATCH = 50
 
 
 def measure_classical(
@@ -331,12 +341,12 @@ def measure_model(
 
     Images of one size are coded in batches; others one at a time.
     """
-    if len({image.shape for image in images}) == 1:
+    if _one_size(images):
         files = encode_batch(np.stack(images), codec)
         decoded = list(decode_batch(files, codec))
     else:
-        files = [encode_batch(image[None], codec)[0] for image in images]
-        decoded = [decode_batch([data], codec)[0] for data in files]
+        files = [encode(image, codec) for image in images]
+        decoded = [decode(data, codec) for data in files]
     rows = _metrics_rows(images, decoded, [len(data) for data in files], names)
     lpips.fill(rows, decoded)
     return pd.DataFrame([{"method": method, "setting": setting, **row} for row in rows])
@@ -363,15 +373,15 @@ def _bd_row(reference: pd.DataFrame, curve: pd.DataFrame) -> dict:
 def bd_rate_table(points: pd.DataFrame, reference: str = REFERENCE_METHOD) -> pd.DataFrame:
     """BD-rate (%) of every method's curve against the reference, one column per metric.
 
-    Methods with fewer than four points (the paper's single models) are left
-    out; curves that share no range with the reference give NaN.
+    Methods with fewer points than a cubic fit needs (the paper's single models)
+    are left out; curves that share no range with the reference give NaN.
     """
     base = points[points["method"] == reference]
     return pd.DataFrame(
         [
             {"method": method, **_bd_row(base, curve)}
             for method, curve in points.groupby("method", sort=False)
-            if method != reference and len(curve) >= 4
+            if method != reference and len(curve) >= MIN_POINTS
         ]
     )
 
