@@ -105,6 +105,15 @@ class TrainConfig:
     rate_weight: float = 0.0
     """λ of loss = hybrid + λ·bits per pixel (the rate estimated by a per-channel Laplace
     density trained jointly). 0, the paper's loss, leaves the rate unconstrained."""
+    warmup_steps: int = 150
+    """Steps of the paper's loss alone, before the quantisation noise and the rate term start.
+    An untrained encoder's latents spread only ~0.1-0.2 across images, less than the noise's
+    std of 0.29, so noise from step 0 teaches the decoder to ignore them and the model
+    collapses to one output (measured in issue 12)."""
+    ramp_steps: int = 150
+    """Steps over which the noise's width and the rate's weight then grow linearly to full."""
+    stop_on_collapse: bool = True
+    """Stop with an error after an epoch whose quantised latents are the same for every validation image."""
     crop_size: int | None = None
     """Train on random square crops of this side (None: whole images); validation uses whole images."""
     steps_per_epoch: int | None = None

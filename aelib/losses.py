@@ -45,21 +45,30 @@ def mse_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.square(y_true - y_pred), axis=[1, 2, 3])
 
 
-def perceptual_loss(y_true: tf.Tensor, y_pred: tf.Tensor, extractor) -> tf.Tensor:
+def perceptual_loss(y_true: tf.Tensor, y_pred: tf.Tensor, extractor, true_features: list | None = None) -> tf.Tensor:
     """Relative VGG16 feature error: eq. 4 over mean(φ(y_true)²), averaged over the extractor's layers.
+
+    The original's features are constants of the loss, so they are computed
+    apart from the reconstruction's under ``stop_gradient``: back-propagating
+    through VGG16 for the original too would cost a third of a training step
+    and change nothing.
 
     Args:
         y_true, y_pred: images in [0, 1], shape (batch, H, W, 3).
         extractor: a model from :func:`aelib.vgg.build_feature_extractor`.
+        true_features: φ(y_true) computed earlier (one tensor per layer), e.g.
+            cached once per training image; computed here when None.
     """
-    batch = tf.shape(y_true)[0]
+    if true_features is None:
+        true_features = extract_features(extractor, y_true)
     per_layer = []
-    for feature in extract_features(extractor, tf.concat([y_true, y_pred], axis=0)):
-        feature = tf.cast(feature, tf.float32)  # features may be bfloat16 under mixed precision
-        true_features, pred_features = feature[:batch], feature[batch:]
-        error = tf.reduce_mean(tf.square(true_features - pred_features), axis=[1, 2, 3])
-        scale = tf.reduce_mean(tf.square(true_features), axis=[1, 2, 3])
-        per_layer.append(error / (tf.stop_gradient(scale) + 1e-6))
+    for true_feature, pred_feature in zip(true_features, extract_features(extractor, y_pred), strict=True):
+        # Features may be bfloat16 under mixed precision; the error is summed in float32.
+        true_feature = tf.stop_gradient(tf.cast(true_feature, tf.float32))
+        pred_feature = tf.cast(pred_feature, tf.float32)
+        error = tf.reduce_mean(tf.square(true_feature - pred_feature), axis=[1, 2, 3])
+        scale = tf.reduce_mean(tf.square(true_feature), axis=[1, 2, 3])
+        per_layer.append(error / (scale + 1e-6))
     return tf.add_n(per_layer) / len(per_layer)
 
 
@@ -68,24 +77,28 @@ def laplace_bits(latents: tf.Tensor, log_scales: tf.Tensor) -> tf.Tensor:
 
     The probability of a (noisy or rounded) latent z is the density's mass on
     [z - 0.5, z + 0.5] (Ballé et al., 2017, eq. 6-7), so the estimate is
-    differentiable in both the latents and the scales exp(log_scales), one per
-    channel. It is the training-time stand-in for the rate; the codec itself
-    codes with histogram tables fitted after training (:mod:`aelib.entropy`).
+    differentiable in both the latents and the scales b = exp(log_scales), one
+    per channel. It is the training-time stand-in for the rate; the codec
+    itself codes with histogram tables fitted after training (:mod:`aelib.entropy`).
+
+    For |z| >= 0.5 the mass is a difference of tails,
+    0.5·exp(-(|z| - 0.5)/b)·(1 - exp(-1/b)), whose logarithm is computed
+    directly: linear in |z|, it neither underflows nor overflows, and no
+    exponential of a large argument is evaluated in either branch (a ``tf.where``
+    back-propagates through both, so an infinite value in the unselected one
+    would still turn the gradient into NaN).
 
     Returns:
-        The total bits of each item in the batch, shape (batch,); a latent
-        costs at most log2(1e9) ≈ 30 bits, so outliers cannot dominate.
+        The total bits of each item in the batch, shape (batch,).
     """
     scale = tf.exp(log_scales)
     magnitude = tf.abs(latents)
-    # The density is symmetric, so take the mass of [|z| - 0.5, |z| + 0.5]. Away from the centre it is
-    # a difference of tails 0.5·exp(-x/b), which avoids subtracting two CDF values close to 1.
-    upper_tail = 0.5 * tf.exp(-tf.maximum(magnitude - 0.5, 0.0) / scale)
-    lower_tail = 0.5 * tf.exp(-(magnitude + 0.5) / scale)
-    centre = 1.0 - 0.5 * tf.exp(-(0.5 - magnitude) / scale) - lower_tail
-    mass = tf.where(magnitude < 0.5, centre, upper_tail - lower_tail)
-    bits = -tf.math.log(tf.maximum(mass, 1e-9)) / tf.math.log(2.0)
-    return tf.reduce_sum(bits, axis=[1, 2, 3])
+    inner = tf.minimum(magnitude, 0.5)
+    centre = 1.0 - 0.5 * tf.exp(-(0.5 - inner) / scale) - 0.5 * tf.exp(-(inner + 0.5) / scale)
+    log_centre = tf.math.log(tf.maximum(centre, 1e-30))
+    log_tail = tf.math.log(0.5) - tf.maximum(magnitude - 0.5, 0.0) / scale + tf.math.log(-tf.math.expm1(-1.0 / scale))
+    log_mass = tf.where(magnitude < 0.5, log_centre, log_tail)
+    return tf.reduce_sum(-log_mass / tf.math.log(2.0), axis=[1, 2, 3])
 
 
 class HybridLoss:
@@ -107,15 +120,22 @@ class HybridLoss:
         self.feature_layers = tuple(feature_layers)
         self.extractor = build_feature_extractor(self.feature_layers, precision) if weights.perceptual > 0 else None
 
-    def terms(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Each component's batch mean and the weighted total under the key "loss"."""
+    def target_features(self, y_true: tf.Tensor) -> list:
+        """φ(y_true) for :meth:`terms`: the VGG16 features of originals, to compute once and reuse."""
+        return extract_features(self.extractor, y_true)
+
+    def terms(self, y_true: tf.Tensor, y_pred: tf.Tensor, true_features: list | None = None) -> dict[str, tf.Tensor]:
+        """Each component's batch mean and the weighted total under the key "loss".
+
+        true_features: :meth:`target_features` of y_true when already known.
+        """
         terms = {
             "ssim_loss": tf.reduce_mean(ssim_loss(y_true, y_pred)),
             "mse_loss": tf.reduce_mean(mse_loss(y_true, y_pred)),
         }
         total = self.weights.ssim * terms["ssim_loss"] + self.weights.mse * terms["mse_loss"]
         if self.extractor is not None:
-            terms["perceptual_loss"] = tf.reduce_mean(perceptual_loss(y_true, y_pred, self.extractor))
+            terms["perceptual_loss"] = tf.reduce_mean(perceptual_loss(y_true, y_pred, self.extractor, true_features))
             total += self.weights.perceptual * terms["perceptual_loss"]
         terms["loss"] = total
         return terms

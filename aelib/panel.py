@@ -83,6 +83,80 @@ def find_models(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.keras") if p.with_name(p.stem + ENTROPY_SUFFIX).is_file())
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model in the picker: its file and what the study measured of it on the test split.
+
+    Attributes:
+        path: the ``.keras`` file.
+        kind: "3-layer" for the paper's models, "mse λ=0.018" for a rate–distortion family member.
+        bits_per_pixel, ssim: the mean over the test split, from the tables beside the models; None when absent.
+    """
+
+    path: Path
+    kind: str
+    bits_per_pixel: float | None = None
+    ssim: float | None = None
+
+    @property
+    def label(self) -> str:
+        measured = (
+            "" if self.ssim is None else f", {self.bits_per_pixel:.2f} bpp, SSIM {self.ssim:.3f} on the test split"
+        )
+        return f"{self.path.name} ({self.kind}{measured})"
+
+
+def _measured_row(path: Path) -> tuple[str, pd.DataFrame | None, str]:
+    """(kind, the model's row of the study's tables or None, that table's bits-per-pixel column)."""
+    tables = path.parent.parent / "tables"
+    stem = path.stem
+    if stem.startswith("autoencoder_") and stem.endswith("L"):
+        depth = stem.removeprefix("autoencoder_")
+        kind = f"{depth[:-1]}-layer"
+        table = tables / f"table1_{depth}_test.csv"
+        if table.is_file():
+            rows = pd.read_csv(table)
+            return kind, rows[rows["method"] == kind].head(1), "bits_per_pixel"
+        return kind, None, ""
+    if stem.startswith("rd_") and stem.count("_") == 2:
+        _, family, lam = stem.split("_")
+        kind = f"{family} family, λ = {lam}"
+        table = tables / "rd_points_test.csv"
+        if table.is_file():
+            rows = pd.read_csv(table)
+            chosen = (rows["method"] == f"ours ({family})") & (pd.to_numeric(rows["setting"], errors="coerce") == float(lam))
+            return kind, rows[chosen].head(1), "bpp"
+        return kind, None, ""
+    if stem == "rd_base":
+        return "rate–distortion base model", None, ""
+    return stem, None, ""
+
+
+def describe_models(models: list[Path]) -> list[ModelChoice]:
+    """What each model is and how it measured, read from the ``tables/`` folder beside its folder.
+
+    The paper's models take their row of ``table1_NL_test.csv``; the rate–distortion
+    models (``rd_FAMILY_λ``) their point of ``rd_points_test.csv``.
+    """
+    choices = []
+    for path in models:
+        kind, row, bpp_column = _measured_row(path)
+        if row is None or row.empty:
+            choices.append(ModelChoice(path, kind))
+        else:
+            choices.append(ModelChoice(path, kind, float(row[bpp_column].iloc[0]), float(row["ssim"].iloc[0])))
+    return choices
+
+
+def best_model(choices: list[ModelChoice]) -> ModelChoice | None:
+    """The model the panel opens on: the paper's model with the highest test SSIM, else any measured one, else the first."""
+    measured = [c for c in choices if c.ssim is not None]
+    for pool in ([c for c in measured if c.kind.endswith("-layer")], measured):
+        if pool:
+            return max(pool, key=lambda c: c.ssim)
+    return choices[0] if choices else None
+
+
 def check_input_folder(folder: str) -> list[Path]:
     """The images below folder; a one-line error when there is none or no folder."""
     if not folder.strip():
@@ -258,11 +332,14 @@ class CompressPanel:
         wide = {"layout": widgets.Layout(width="480px"), "style": {"description_width": "110px"}}
         self.models_dir = Path(models_dir)
         self.run: CompressionRun | None = None
-        models = find_models(self.models_dir)
+        choices = describe_models(find_models(self.models_dir))
+        best = best_model(choices)
         self.model_picker = widgets.Dropdown(
-            options=[(p.name, str(p)) for p in models] or [("(no models found)", "")],
+            options=[(c.label, str(c.path)) for c in choices] or [("(no models found)", "")],
+            value=str(best.path) if best else "",
             description="Select Model",
-            **wide,
+            layout=widgets.Layout(width="720px"),
+            style={"description_width": "110px"},
         )
         self.model_path = widgets.Text(value=model, placeholder="or a path to a .keras model", description="Model path")
         self.input_dir = widgets.Text(

@@ -46,6 +46,7 @@ class Profile:
         embedded_epochs: maximum epochs on the embedded default (800 training crops).
         embedded_batch_size: batch size on the embedded default (smaller: more steps from few images).
         rate_weight: λ of loss = hybrid + λ·bits per pixel (0 is the paper's loss).
+        schedule: (warm-up, ramp) steps of the quantisation noise and rate term (see ``TrainConfig.warmup_steps``).
         rd_steps: (base, per-λ) training steps of the rate–distortion families (notebook 06).
         embedded_rd_steps: the same on the embedded default.
         description: one line for the results' README.
@@ -56,6 +57,7 @@ class Profile:
     embedded_epochs: int
     embedded_batch_size: int
     rate_weight: float
+    schedule: tuple[int, int]
     rd_steps: tuple[int, int]
     embedded_rd_steps: tuple[int, int]
     description: str
@@ -68,6 +70,7 @@ PROFILES = {
         embedded_epochs=4,
         embedded_batch_size=16,
         rate_weight=0.05,
+        schedule=(50, 50),
         rd_steps=(8000, 600),
         embedded_rd_steps=(3000, 300),
         description=(
@@ -83,11 +86,14 @@ PROFILES = {
         embedded_epochs=TrainConfig.epochs,
         embedded_batch_size=TrainConfig.batch_size,
         rate_weight=0.0,
-        rd_steps=(40000, 4000),
-        embedded_rd_steps=(20000, 2000),
+        schedule=(TrainConfig.warmup_steps, TrainConfig.ramp_steps),
+        # The rate–distortion study is beyond the paper: it keeps the study's budget, so that its models
+        # trained once serve both profiles.
+        rd_steps=(8000, 600),
+        embedded_rd_steps=(3000, 300),
         description=(
-            "the paper's settings: up to 40 epochs with early stopping (patience 3), the hybrid loss alone; "
-            "the rate–distortion families (beyond the paper) train 40,000 base steps and 4,000 per λ"
+            "the paper's settings: up to 40 epochs with early stopping (patience 3), batch 64, the hybrid loss "
+            "alone; the rate–distortion families (beyond the paper) keep the study profile's budget"
         ),
     ),
 }
@@ -191,6 +197,7 @@ class ReproduceSettings:
                 "patience": TrainConfig.patience,
                 "loss_weights": [weights.ssim, weights.perceptual, weights.mse],
                 "rate_weight": PROFILES[self.profile].rate_weight,
+                "schedule_steps": list(PROFILES[self.profile].schedule),
                 "test_images": self.test_images,
                 "second_test_set": second_test_set,
             }

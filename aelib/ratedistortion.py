@@ -127,6 +127,11 @@ class RDTraining:
             rate_weight=rate_weight,
             patience=10**6,  # a fixed number of steps; the best validation quarter's weights are kept
             seed=self.seed,
+            # GDN latents are signed and linear from the start, and fine-tunes start from quantisation-ready models.
+            warmup_steps=0,
+            ramp_steps=0,
+            # A strong rate term may rightly spend next to no bits on some images; the BD-rate tables judge these models.
+            stop_on_collapse=False,
         )
 
 

@@ -14,6 +14,10 @@ and saved beside the model, so the model writes real ``.aec`` files.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +25,7 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from aelib.codec import CodecModel, make_codec_model, save_codec_model
 from aelib.config import TrainConfig
@@ -52,18 +57,24 @@ class _HybridLossTrainer(keras.Model):
     """Wraps an autoencoder so fit() computes every hybrid-loss term once per step and logs each.
 
     With quantization_noise, training adds uniform noise to the latents and
-    validation rounds them. The rate in bits per pixel is always estimated
-    (and logged) with a per-channel Laplace density whose scales learn to fit
-    the latents, starting from log_scales (zeros: scale 1); rate_weight > 0
-    adds λ·rate to the loss the autoencoder minimises.
+    validation rounds them. The noise and the rate term follow the schedule of
+    :func:`schedule_share`: none during the warm-up, then a linear ramp to full.
+    The noise is drawn from a stateless generator seeded by (seed, step), so a
+    resumed run sees the same noise as an uninterrupted one. The rate in bits
+    per pixel is always estimated (and logged) with a per-channel Laplace
+    density whose scales learn to fit the latents, starting from log_scales
+    (zeros: scale 1); rate_weight > 0 adds λ·rate to the loss the autoencoder
+    minimises.
+
+    A batch is either images, or (images, features) with the originals' VGG16
+    features computed beforehand (:func:`cache_target_features`).
     """
 
     def __init__(
         self,
         autoencoder: keras.Model,
         loss: HybridLoss,
-        quantization_noise: bool,
-        rate_weight: float,
+        config: TrainConfig,
         log_scales: np.ndarray | None = None,
     ):
         super().__init__(name="trainer")
@@ -71,8 +82,7 @@ class _HybridLossTrainer(keras.Model):
         self.encoder = encoder_of(autoencoder)
         self.decoder = decoder_of(autoencoder)
         self.hybrid_loss = loss
-        self.quantization_noise = quantization_noise
-        self.rate_weight = rate_weight
+        self.config = config
         channels = self.encoder.output.shape[-1]
         self.log_scales = self.add_weight(shape=(channels,), initializer="zeros", name="log_scales")
         if log_scales is not None:
@@ -88,25 +98,34 @@ class _HybridLossTrainer(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    @property
+    def optimized_variables(self) -> list:
+        """The variables the optimizer updates, in the order its slots are built."""
+        return list(self.autoencoder.trainable_weights) + [self.log_scales]
+
     def _record(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         for name, value in terms.items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
-    def _terms(self, images, latents, training: bool) -> dict[str, tf.Tensor]:
-        terms = self.hybrid_loss.terms(images, self.decoder(latents, training=training))
+    def _terms(self, images, latents, training: bool, rate_share, true_features=None) -> dict[str, tf.Tensor]:
+        terms = self.hybrid_loss.terms(images, self.decoder(latents, training=training), true_features)
         pixels = tf.cast(tf.shape(images)[1] * tf.shape(images)[2], tf.float32)
         terms["bits_per_pixel"] = tf.reduce_mean(laplace_bits(latents, self.log_scales)) / pixels
-        if self.rate_weight > 0:
-            terms["loss"] += self.rate_weight * terms["bits_per_pixel"]
+        if self.config.rate_weight > 0:
+            terms["loss"] += rate_share * self.config.rate_weight * terms["bits_per_pixel"]
         return terms
 
-    def train_step(self, images):
+    def train_step(self, data):
+        images, true_features = data if isinstance(data, tuple) else (data, None)
+        step = self.optimizer.iterations
+        share = schedule_share(step, self.config)
         with tf.GradientTape(persistent=True) as tape:
             latents = self.encoder(images, training=True)
-            if self.quantization_noise:
-                latents += tf.random.uniform(tf.shape(latents), -0.5, 0.5)
-            terms = self._terms(images, latents, training=True)
+            if self.config.quantization_noise:
+                seed = tf.stack([tf.constant(self.config.seed, tf.int64), tf.cast(step, tf.int64)])
+                latents += share * tf.random.stateless_uniform(tf.shape(latents), seed, -0.5, 0.5)
+            terms = self._terms(images, latents, True, share, None if true_features is None else list(true_features))
         weights = self.autoencoder.trainable_weights
         self.optimizer.apply_gradients(
             list(zip(tape.gradient(terms["loss"], weights), weights))
@@ -117,41 +136,131 @@ class _HybridLossTrainer(keras.Model):
 
     def test_step(self, images):
         latents = self.encoder(images, training=False)
-        if self.quantization_noise:
+        if self.config.quantization_noise:
             latents = tf.round(latents)
-        return self._record(self._terms(images, latents, training=False))
+        return self._record(self._terms(images, latents, False, 1.0))
 
 
-def _as_dataset(
-    images: np.ndarray,
-    batch_size: int,
-    shuffle_seed: int | None,
-    crop_size: int | None = None,
-    repeat: bool = False,
-) -> tf.data.Dataset:
-    """uint8 images → batches of float32 in [0, 1], shuffled each epoch when a seed is given.
+def schedule_share(step, config: TrainConfig) -> tf.Tensor:
+    """The share (0 to 1) of the quantisation noise's width and of the rate weight applied at a step.
 
-    With crop_size, each image is replaced by a random crop_size x crop_size
-    crop, drawn anew every time it is visited; with repeat, the batches never end.
+    0 for the first ``warmup_steps`` steps (the paper's loss alone), then rising
+    linearly to 1 over ``ramp_steps`` steps.
     """
-    dataset = tf.data.Dataset.from_tensor_slices(images)
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    if crop_size is not None:
-        dataset = dataset.map(lambda image: tf.image.random_crop(image, (crop_size, crop_size, 3), seed=shuffle_seed))
+    step = tf.cast(step, tf.float32)
+    if config.ramp_steps == 0:
+        return tf.cast(step >= config.warmup_steps, tf.float32)
+    return tf.clip_by_value((step - config.warmup_steps) / config.ramp_steps, 0.0, 1.0)
+
+
+def _as_dataset(images: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    """uint8 images → batches of float32 in [0, 1], in order (validation)."""
     return (
-        dataset.batch(batch_size)
+        tf.data.Dataset.from_tensor_slices(images)
+        .batch(batch_size)
         .map(lambda batch: tf.cast(batch, tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
+
+
+def epoch_order(count: int, config: TrainConfig, epoch: int) -> np.ndarray:
+    """Indices of the training images visited in epoch (0-based), a function of (seed, epoch) alone.
+
+    One shuffled pass over the images, or with ``steps_per_epoch`` as many
+    passes as that many batches need. Being fixed by the epoch number, the
+    order of a resumed run is the order the uninterrupted run would have had.
+    """
+    rng = np.random.default_rng([config.seed, epoch])
+    if config.steps_per_epoch is None:
+        return rng.permutation(count)
+    needed = config.steps_per_epoch * config.batch_size
+    return np.concatenate([rng.permutation(count) for _ in range(-(-needed // count))])[:needed]
+
+
+def _epoch_dataset(images: tf.Variable, features: list | None, config: TrainConfig, epoch: int) -> tf.data.Dataset:
+    """Batches of one training epoch: images in [0, 1], with their cached features when given.
+
+    With crop_size, each visit takes a random crop_size x crop_size crop, seeded
+    by (seed + epoch, position in the epoch) so that it too survives a resume.
+    """
+    order = epoch_order(int(images.shape[0]), config, epoch)
+    dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
+    if config.crop_size is not None:
+        crop = (config.crop_size, config.crop_size, 3)
+        dataset = dataset.enumerate().map(
+            lambda position, index: tf.image.stateless_random_crop(
+                tf.gather(images, index), crop, seed=tf.stack([tf.constant(config.seed + epoch, tf.int64), position])
+            )
+        )
+        dataset = dataset.batch(config.batch_size).map(lambda batch: tf.cast(batch, tf.float32) / 255.0)
+    else:
+
+        def gather(indices):
+            batch = tf.cast(tf.gather(images, indices), tf.float32) / 255.0
+            if features is None:
+                return batch
+            return batch, tuple(tf.gather(feature, indices) for feature in features)
+
+        dataset = dataset.batch(config.batch_size).map(gather)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+FEATURE_CACHE_BYTES = 6 * 2**30
+"""Largest cache of the originals' VGG16 features kept in memory; beyond it they are computed every step."""
+
+
+def cache_target_features(loss: HybridLoss, images: np.ndarray, batch_size: int = 64) -> list | None:
+    """The VGG16 features of every training image, computed once (one variable per feature layer).
+
+    Training then runs VGG16 on the reconstructions only: measured on 2 cores,
+    this and leaving the originals out of back-propagation double the
+    training steps per second. None when the loss has no perceptual term or
+    the features would take more than :data:`FEATURE_CACHE_BYTES`.
+    """
+    if loss.extractor is None:
+        return None
+    first = loss.target_features(tf.cast(images[:1], tf.float32) / 255.0)
+    size = sum(feature.dtype.size * int(np.prod(feature.shape)) for feature in first) * len(images)
+    if size > FEATURE_CACHE_BYTES:
+        return None
+    cache = [
+        tf.Variable(tf.zeros((len(images), *feature.shape[1:]), feature.dtype), trainable=False) for feature in first
+    ]
+    for start in range(0, len(images), batch_size):
+        chunk = loss.target_features(tf.cast(images[start : start + batch_size], tf.float32) / 255.0)
+        for variable, feature in zip(cache, chunk, strict=True):
+            variable[start : start + batch_size].assign(feature)
+    return cache
 
 
 def distribution_strategy() -> tf.distribute.Strategy:
     """MirroredStrategy over all GPUs when there are several, else the default strategy."""
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+LATENT_INIT_STD = 1.0
+"""Standard deviation of every latent channel at the start of training (:func:`normalize_latent_layer`)."""
+
+
+def normalize_latent_layer(autoencoder: keras.Model, images: np.ndarray, sample: int = 256) -> None:
+    """Rescales the encoder's last (linear) layer so each latent channel has mean 0 and std LATENT_INIT_STD.
+
+    A data-dependent initialisation (as in Salimans & Kingma's weight
+    normalisation, 2016): the deeper the encoder, the smaller its untrained
+    latents — about 0.1 across images, below the quantisation noise's std of
+    0.29 — so rounding maps every image to the same code and the decoder learns
+    to ignore its input. Starting each channel at std 1 gives the decoder a
+    signal the noise cannot drown, whatever the depth. Only the initial values
+    change, not the architecture.
+    """
+    encoder = encoder_of(autoencoder)
+    layer = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)][-1]
+    latents = encoder(images[:sample].astype(np.float32) / 255.0, training=False).numpy()
+    mean = latents.mean(axis=(0, 1, 2))
+    gain = LATENT_INIT_STD / np.maximum(latents.std(axis=(0, 1, 2)), 1e-8)
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * gain, (bias - mean) * gain])
 
 
 MIN_LAPLACE_SCALE = 0.01
@@ -173,12 +282,12 @@ def laplace_log_scales(autoencoder: keras.Model, images: np.ndarray, sample: int
 def build_trainer(autoencoder: keras.Model, config: TrainConfig, log_scales: np.ndarray | None = None) -> keras.Model:
     """The compiled training model: the autoencoder with the hybrid loss, the rate term and Adam.
 
-    Its ``fit`` trains the autoencoder in place; :func:`train_autoencoder` and
-    the training benchmark both use it. log_scales start the rate estimate's
+    Its ``fit`` trains the autoencoder in place; :func:`train_model` and the
+    training benchmark both use it. log_scales start the rate estimate's
     Laplace scales (see :func:`laplace_log_scales`); zeros by default.
     """
     loss = HybridLoss(config.loss_weights, config.feature_layers, config.perceptual_precision)
-    trainer = _HybridLossTrainer(autoencoder, loss, config.quantization_noise, config.rate_weight, log_scales)
+    trainer = _HybridLossTrainer(autoencoder, loss, config, log_scales)
     trainer.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate=config.learning_rate,
@@ -188,7 +297,157 @@ def build_trainer(autoencoder: keras.Model, config: TrainConfig, log_scales: np.
             global_clipnorm=config.clip_norm,
         )
     )
+    trainer.optimizer.build(trainer.optimized_variables)
     return trainer
+
+
+@dataclass(frozen=True)
+class LatentHealth:
+    """Whether an encoder's latents still carry information about its inputs.
+
+    Attributes:
+        channels: latent channels.
+        dead_channels: channels whose value is the same at every position of every image.
+        distinct_codes: how many different rounded latent tensors the images got.
+        images: how many images were encoded.
+    """
+
+    channels: int
+    dead_channels: int
+    distinct_codes: int
+    images: int
+
+    @property
+    def collapsed(self) -> bool:
+        """Every channel is dead, or the images (two or more) all round to one code: the decoder sees no input."""
+        return self.dead_channels == self.channels or (self.images > 1 and self.distinct_codes == 1)
+
+    def describe(self) -> str:
+        return (
+            f"{self.dead_channels} of {self.channels} latent channels dead, "
+            f"{self.distinct_codes} distinct quantised latents for {self.images} images"
+        )
+
+
+def latent_health(encoder: keras.Model, images: np.ndarray, batch_size: int = 64) -> LatentHealth:
+    """Encodes uint8 images and counts dead channels and distinct rounded codes (see :class:`LatentHealth`)."""
+    latents = np.concatenate(
+        [
+            encoder(images[start : start + batch_size].astype(np.float32) / 255.0, training=False).numpy()
+            for start in range(0, len(images), batch_size)
+        ]
+    )
+    flat = latents.reshape(-1, latents.shape[-1])
+    dead = int(np.sum(flat.max(axis=0) - flat.min(axis=0) <= 1e-6))
+    codes = np.rint(latents).astype(np.int64).reshape(len(images), -1)
+    return LatentHealth(latents.shape[-1], dead, len(np.unique(codes, axis=0)), len(images))
+
+
+HEALTH_SAMPLE = 64
+"""Validation images encoded after every epoch to check that the model has not collapsed."""
+
+CHECKPOINT_SUFFIX = ".resume.npz"
+"""Beside a model being trained, ``NAME.resume.npz`` holds the last finished epoch; removed when training ends."""
+
+
+def _format_seconds(seconds: float) -> str:
+    """42 s, 12 min or 2 h 05 min."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _run_key(autoencoder: keras.Model, config: TrainConfig, train_images: np.ndarray, val_images: np.ndarray) -> dict:
+    """What a checkpoint must match to be resumed: the model, the settings and the data."""
+    digest = hashlib.sha256()
+    for images in (train_images, val_images):
+        digest.update(str(images.shape).encode())
+        digest.update(np.ascontiguousarray(images).data)
+    return {
+        "model": autoencoder.name,
+        "parameters": int(sum(np.prod(w.shape) for w in autoencoder.weights)),
+        "config": json.loads(json.dumps(dataclasses.asdict(config))),
+        "data_sha256": digest.hexdigest(),
+    }
+
+
+@dataclass
+class _Progress:
+    """Early-stopping state and history of a run; with the weights, what a checkpoint holds."""
+
+    epochs_done: int = 0
+    seconds: float = 0.0
+    best_val_loss: float = float("inf")
+    best_epoch: int = 0
+    wait: int = 0
+    history: list = dataclasses.field(default_factory=list)
+
+
+def _save_checkpoint(path: Path, trainer: _HybridLossTrainer, progress: _Progress, key: dict, best_weights) -> None:
+    arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(trainer.autoencoder.get_weights())}
+    arrays |= {f"optimizer_{i}": np.asarray(v) for i, v in enumerate(trainer.optimizer.variables)}
+    arrays |= {f"best_{i}": np.asarray(w) for i, w in enumerate(best_weights or [])}
+    arrays["log_scales"] = trainer.log_scales.numpy()
+    arrays["state"] = np.array(json.dumps({"key": key, "progress": dataclasses.asdict(progress)}))
+    with atomic_output(path) as temporary, open(temporary, "wb") as file:
+        np.savez(file, **arrays)
+
+
+def _load_checkpoint(path: Path, trainer: _HybridLossTrainer, key: dict) -> tuple[_Progress, list | None]:
+    """Restores weights, optimizer and log scales from path; returns the progress and the best weights."""
+    try:
+        with np.load(path) as arrays:
+            state = json.loads(str(arrays["state"]))
+            if state["key"] != key:
+                raise AelibError(
+                    f"{path} is the checkpoint of a run with other settings or data; "
+                    "delete it to start this run from scratch"
+                )
+            count = sum(name.startswith("weight_") for name in arrays.files)
+            trainer.autoencoder.set_weights([arrays[f"weight_{i}"] for i in range(count)])
+            for i, variable in enumerate(trainer.optimizer.variables):
+                variable.assign(arrays[f"optimizer_{i}"])
+            trainer.log_scales.assign(arrays["log_scales"])
+            best = [arrays[f"best_{i}"] for i in range(count)] if "best_0" in arrays.files else None
+    except (OSError, KeyError, ValueError) as error:
+        raise AelibError(f"{path} is not a readable training checkpoint ({error}); delete it to start over") from None
+    return _Progress(**state["progress"]), best
+
+
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first step whose loss or any of its terms is NaN or infinite, with one line."""
+
+    def __init__(self, name: str, epoch: int):
+        super().__init__()
+        self.name, self.epoch = name, epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = [term for term, value in (logs or {}).items() if not np.isfinite(float(value))]
+        if bad:
+            raise AelibError(
+                f"training {self.name} stopped at step {int(self.model.optimizer.iterations)} "
+                f"(epoch {self.epoch}): {', '.join(bad)} became NaN or infinite; "
+                "the last finished epoch's checkpoint, if any, is kept"
+            )
+
+
+class _StepBar(keras.callbacks.Callback):
+    """A tqdm bar over one epoch's steps (verbose=1)."""
+
+    def __init__(self, label: str, steps: int):
+        super().__init__()
+        self.label, self.steps = label, steps
+
+    def on_train_begin(self, logs=None):
+        self.bar = tqdm(total=self.steps, desc=self.label, unit="step", leave=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{float(logs['loss']):.4f}")
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
 
 
 def train_autoencoder(
@@ -208,8 +467,9 @@ def train_autoencoder(
             of the model's downsampling factor.
         config: the paper's settings by default.
         out_dir: when given, saves ``autoencoder_{depth}L.keras``, its
-            ``.entropy.npz`` tables and ``autoencoder_{depth}L_history.csv`` there.
-        verbose: Keras progress output (0 silent, 1 progress bar, 2 one line per epoch).
+            ``.entropy.npz`` tables and ``autoencoder_{depth}L_history.csv`` there,
+            and makes the run resumable (see :func:`train_model`).
+        verbose: 0 silent, 1 a progress bar per epoch and a line after it, 2 the lines only ("auto": 1).
         initial_model: fine-tune this autoencoder (of the same depth) instead of
             starting from scratch, e.g. to adapt a model trained without
             quantisation noise to quantised latents.
@@ -222,21 +482,12 @@ def train_autoencoder(
     keras.utils.set_random_seed(config.seed)
     with distribution_strategy().scope():
         autoencoder = build_autoencoder(depth) if initial_model is None else initial_model
+    if initial_model is None:
+        normalize_latent_layer(autoencoder, train_images)
     return train_model(autoencoder, train_images, val_images, config, out_dir, verbose)
 
 
-def train_model(
-    autoencoder: keras.Model,
-    train_images: np.ndarray,
-    val_images: np.ndarray,
-    config: TrainConfig = TrainConfig(),
-    out_dir: str | Path | None = None,
-    verbose: int | str = "auto",
-) -> TrainResult:
-    """Trains any autoencoder with nested "encoder" and "decoder" models in place (see :func:`train_autoencoder`).
-
-    Saves ``{autoencoder.name}.keras``, its tables and ``{autoencoder.name}_history.csv`` in out_dir when given.
-    """
+def _check_inputs(autoencoder: keras.Model, train_images: np.ndarray, val_images: np.ndarray, config: TrainConfig):
     factor = downsampling_factor_of(autoencoder)
     for label, images in (("training", train_images), ("validation", val_images)):
         if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
@@ -251,32 +502,109 @@ def train_model(
             f"{train_images.shape[1]}x{train_images.shape[2]} training images"
         )
 
+
+def train_model(
+    autoencoder: keras.Model,
+    train_images: np.ndarray,
+    val_images: np.ndarray,
+    config: TrainConfig = TrainConfig(),
+    out_dir: str | Path | None = None,
+    verbose: int | str = "auto",
+) -> TrainResult:
+    """Trains any autoencoder with nested "encoder" and "decoder" models in place (see :func:`train_autoencoder`).
+
+    Epoch by epoch: train (stopping at the first NaN or infinite loss), validate,
+    check that the latents have not collapsed (:func:`latent_health`), apply
+    early stopping (counted only once the warm-up and ramp of
+    :func:`schedule_share` are over), print a line with the time left, and —
+    with out_dir — save a checkpoint ``{name}.resume.npz`` of the weights, the
+    optimizer, the early-stopping state and the history. Started again with the
+    same arguments after an interruption (even SIGKILL), it continues after the
+    last finished epoch; the data order, crops and noise are functions of
+    (seed, epoch, step), so the result is the uninterrupted run's.
+
+    Saves ``{autoencoder.name}.keras``, its tables and ``{autoencoder.name}_history.csv`` in out_dir when given.
+    """
+    _check_inputs(autoencoder, train_images, val_images, config)
+    name = autoencoder.name
     keras.utils.set_random_seed(config.seed)
     with distribution_strategy().scope():
         trainer = build_trainer(autoencoder, config, laplace_log_scales(autoencoder, train_images))
-    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
-    fit = trainer.fit(
-        _as_dataset(
-            train_images, config.batch_size, config.seed, config.crop_size, repeat=config.steps_per_epoch is not None
-        ),
-        validation_data=_as_dataset(val_images, config.batch_size, None),
-        epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # the dataset reshuffles itself each epoch
-        verbose=verbose,
-    )
-    history = pd.DataFrame(fit.history)
-    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    key = _run_key(autoencoder, config, train_images, val_images)
+    checkpoint = None if out_dir is None else Path(out_dir) / f"{name}{CHECKPOINT_SUFFIX}"
+    progress, best_weights = _Progress(), None
+    if checkpoint is not None and checkpoint.is_file():
+        progress, best_weights = _load_checkpoint(checkpoint, trainer, key)
+        if verbose:
+            print(f"{name}: resuming after epoch {progress.epochs_done} from {checkpoint}", flush=True)
+
+    images = tf.Variable(train_images, trainable=False)
+    features = None if config.crop_size is not None else cache_target_features(trainer.hybrid_loss, train_images)
+    validation = _as_dataset(val_images, config.batch_size)
+    health_sample = val_images[:HEALTH_SAMPLE]
+    steps = config.steps_per_epoch or -(-len(train_images) // config.batch_size)
+    schedule_end = config.warmup_steps + (config.ramp_steps if config.quantization_noise or config.rate_weight else 0)
+    started = time.perf_counter() - progress.seconds
+    while progress.epochs_done < config.epochs and progress.wait < config.patience:
+        epoch = progress.epochs_done + 1
+        callbacks = [_StopOnNonFinite(name, epoch)]
+        if verbose == 1 or verbose == "auto":
+            callbacks.append(_StepBar(f"{name} epoch {epoch}/{config.epochs}", steps))
+        epoch_start = time.perf_counter()
+        fit = trainer.fit(
+            _epoch_dataset(images, features, config, epoch - 1),
+            validation_data=validation,
+            epochs=1,
+            callbacks=callbacks,
+            shuffle=False,  # the epoch's order is already drawn by epoch_order
+            verbose=0,
+        )
+        row = {"epoch": epoch} | {metric: float(values[-1]) for metric, values in fit.history.items()}
+        if not np.isfinite(row["val_loss"]):
+            raise AelibError(f"training {name} stopped after epoch {epoch}: the validation loss is {row['val_loss']}")
+        health = latent_health(trainer.encoder, health_sample)
+        if config.stop_on_collapse and health.collapsed and int(trainer.optimizer.iterations) >= schedule_end:
+            raise AelibError(
+                f"training {name} stopped after epoch {epoch}: the model collapsed ({health.describe()}), "
+                "so every image would decode to the same picture"
+            )
+        if int(trainer.optimizer.iterations) >= schedule_end:
+            if row["val_loss"] < progress.best_val_loss:
+                progress.best_val_loss, progress.best_epoch, progress.wait = row["val_loss"], epoch, 0
+                best_weights = autoencoder.get_weights()
+            else:
+                progress.wait += 1
+        progress.history.append(row)
+        progress.epochs_done = epoch
+        progress.seconds = time.perf_counter() - started
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, trainer, progress, key, best_weights)
+        if verbose:
+            left = (config.epochs - epoch) * (progress.seconds / epoch if epoch else 0)
+            print(
+                f"{name} epoch {epoch}/{config.epochs}: loss {row['loss']:.4f}, val_loss {row['val_loss']:.4f}, "
+                f"val SSIM {1 - row['val_ssim_loss']:.3f}, {row['val_bits_per_pixel']:.2f} bpp (estimate) · "
+                f"{_format_seconds(time.perf_counter() - epoch_start)} · elapsed {_format_seconds(progress.seconds)}"
+                + (
+                    f" · at most {_format_seconds(left)} left"
+                    if epoch < config.epochs and progress.wait < config.patience
+                    else ""
+                ),
+                flush=True,
+            )
+    if best_weights is not None:
+        autoencoder.set_weights(best_weights)
+    history = pd.DataFrame(progress.history)
     codec = make_codec_model(autoencoder, train_images)
 
     model_path = history_path = None
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        model_path = out_dir / f"{autoencoder.name}.keras"
-        history_path = out_dir / f"{autoencoder.name}_history.csv"
+        model_path = out_dir / f"{name}.keras"
+        history_path = out_dir / f"{name}_history.csv"
         save_codec_model(codec, model_path)
         with atomic_output(history_path) as temporary:
             history.to_csv(temporary, index=False)
+        checkpoint.unlink(missing_ok=True)
     return TrainResult(autoencoder, codec, history, model_path, history_path)

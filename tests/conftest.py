@@ -35,7 +35,7 @@ def photos() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def images():
-    """Sixty 32x32 crops of the embedded photos."""
+    """Forty 32x32 crops of the embedded photos."""
     from aelib.data import embedded_crops
 
     crops, _ = embedded_crops(size=32, crops_per_photo=4, seed=9)

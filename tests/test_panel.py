@@ -30,7 +30,7 @@ def test_the_picker_lists_models_with_their_tables(saved, tmp_path):
     assert find_models(saved.parent) == [saved]
     assert find_models(tmp_path) == []
     panel = CompressPanel(models_dir=saved.parent)
-    assert panel.model_picker.options == ((saved.name, str(saved)),)
+    assert panel.model_picker.options == ((f"{saved.name} (3-layer)", str(saved)),)
 
 
 def test_fields_validate_as_you_type(saved, folders, tmp_path):
@@ -120,3 +120,35 @@ def test_an_unwritable_output_folder_is_a_status_message(saved, folders, monkeyp
     panel.compress_button.click()
     assert "cannot write to" in panel.status.value
     assert not out.exists()
+
+
+def test_the_picker_says_what_each_model_is_and_opens_on_the_best(saved, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from aelib.config import ENTROPY_SUFFIX
+    from aelib.panel import best_model, describe_models
+
+    models, tables = tmp_path / "models", tmp_path / "tables"
+    models.mkdir()
+    tables.mkdir()
+    for name in ("autoencoder_3L", "autoencoder_5L", "rd_mse_0.018", "rd_base"):
+        shutil.copy(saved, models / f"{name}.keras")
+        shutil.copy(saved.with_name(saved.stem + ENTROPY_SUFFIX), models / f"{name}{ENTROPY_SUFFIX}")
+    pd.DataFrame({"method": ["3-layer", "JPEG q95"], "ssim": [0.91, 0.99], "bits_per_pixel": [0.8, 3.0]}).to_csv(
+        tables / "table1_3L_test.csv", index=False
+    )
+    pd.DataFrame({"method": ["5-layer"], "ssim": [0.95], "bits_per_pixel": [0.5]}).to_csv(
+        tables / "table1_5L_test.csv", index=False
+    )
+    pd.DataFrame({"method": ["ours (mse)"], "setting": ["0.018"], "bpp": [0.47], "ssim": [0.97]}).to_csv(
+        tables / "rd_points_test.csv", index=False
+    )
+    labels = {c.path.stem: c.label for c in describe_models(find_models(models))}
+    assert labels["autoencoder_3L"] == "autoencoder_3L.keras (3-layer, 0.80 bpp, SSIM 0.910 on the test split)"
+    assert labels["rd_mse_0.018"] == "rd_mse_0.018.keras (mse family, λ = 0.018, 0.47 bpp, SSIM 0.970 on the test split)"
+    assert labels["rd_base"] == "rd_base.keras (rate–distortion base model)"
+    assert best_model(describe_models(find_models(models))).path.stem == "autoencoder_5L"
+    panel = CompressPanel(models_dir=models)
+    assert panel.model_picker.value == str(models / "autoencoder_5L.keras")

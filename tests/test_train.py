@@ -109,3 +109,126 @@ def test_laplace_scales_start_at_the_mean_absolute_latent(images):
     latents = encoder_of(model)(images.astype(np.float32) / 255.0).numpy()
     expected = np.maximum(np.abs(latents).mean(axis=(0, 1, 2)), MIN_LAPLACE_SCALE)
     np.testing.assert_allclose(np.exp(laplace_log_scales(model, images)), expected, rtol=1e-4)
+
+
+def test_the_schedule_warms_up_then_ramps_linearly():
+    from aelib.train import schedule_share
+
+    config = TrainConfig(warmup_steps=10, ramp_steps=20)
+    shares = [float(schedule_share(step, config)) for step in (0, 9, 10, 15, 20, 30, 500)]
+    assert shares == pytest.approx([0.0, 0.0, 0.0, 0.25, 0.5, 1.0, 1.0])
+    immediate = TrainConfig(warmup_steps=0, ramp_steps=0)
+    assert float(schedule_share(0, immediate)) == 1.0
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch():
+    from aelib.train import epoch_order
+
+    config = TrainConfig(seed=3)
+    first, again, second = epoch_order(50, config, 0), epoch_order(50, config, 0), epoch_order(50, config, 1)
+    np.testing.assert_array_equal(first, again)
+    assert sorted(first) == list(range(50)) and sorted(second) == list(range(50))
+    assert not np.array_equal(first, second)
+    cycling = epoch_order(50, TrainConfig(seed=3, steps_per_epoch=7, batch_size=16), 2)
+    assert len(cycling) == 112 and np.bincount(cycling).min() >= 2  # 112 visits cover all 50 images twice
+
+
+def test_latent_health_counts_dead_channels_and_distinct_codes():
+    import keras
+
+    from aelib.train import latent_health
+
+    constant = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 1, kernel_initializer="zeros")])
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+    health = latent_health(constant, images)
+    assert (health.dead_channels, health.distinct_codes, health.collapsed) == (4, 1, True)
+    scaled = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 1, kernel_initializer="ones")])
+    scaled.layers[-1].kernel.assign(np.array([[[[1, 0, 0, 0]] * 3]], np.float32).reshape(1, 1, 3, 4) * 10)
+    health = latent_health(scaled, images)
+    assert (health.dead_channels, health.distinct_codes, health.collapsed) == (3, 6, False)
+
+
+def test_ten_layer_model_keeps_every_latent_channel_alive(images):
+    """The recipe (linear latent, warm-up, ramp) on tiny data: a few dozen steps, no dead channel, distinct codes."""
+    from aelib.train import latent_health
+
+    config = TrainConfig(epochs=4, batch_size=4, seed=7, warmup_steps=12, ramp_steps=12, patience=10)
+    result = train_autoencoder(10, images[:32], images[32:], config, verbose=0)
+    health = latent_health(result.model.get_layer("encoder"), images)
+    assert health.dead_channels == 0, health.describe()
+    assert health.distinct_codes > 1, health.describe()
+
+
+def test_training_stops_at_the_first_nan_with_one_line(images):
+    broken = images[:8].astype(np.float32)
+    broken[:] = np.nan
+    config = TrainConfig(epochs=2, batch_size=4, warmup_steps=0, ramp_steps=0)
+    with pytest.raises(AelibError) as caught:
+        train_autoencoder(3, broken, images[8:12], config, verbose=0)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("training autoencoder_3L stopped at step 1 (epoch 1):")
+    assert "loss" in message and "NaN or infinite" in message
+
+
+def test_a_collapsed_model_stops_training(images):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = build_autoencoder(3)
+    latent = model.get_layer("encoder").get_layer("conv_3")
+    latent.set_weights([np.zeros_like(w) for w in latent.get_weights()])
+    latent.trainable = False
+    config = TrainConfig(epochs=2, batch_size=8, warmup_steps=0, ramp_steps=0)
+    from aelib.train import train_model
+
+    with pytest.raises(AelibError, match=r"autoencoder_3L stopped after epoch 1: the model collapsed \(32 of 32"):
+        train_model(model, images[:16], images[16:24], config, verbose=0)
+
+
+_KILLED_RUN = """
+import os, signal, sys
+import aelib.train as train
+from aelib.config import TrainConfig
+from aelib.data import load_dataset
+
+save = train._save_checkpoint
+def save_then_die(path, trainer, progress, *rest):
+    save(path, trainer, progress, *rest)
+    if progress.epochs_done == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+train._save_checkpoint = save_then_die
+dataset = load_dataset(None, size=32, limit=40, fractions=(0.8, 0.2, 0.0))
+config = TrainConfig(epochs=3, batch_size=8, seed=4, warmup_steps=4, ramp_steps=4)
+train.train_autoencoder(3, dataset.train, dataset.val, config, out_dir=sys.argv[1], verbose=0)
+"""
+
+
+def test_a_killed_run_resumes_after_its_last_finished_epoch(tmp_path, capsys):
+    import signal
+    import subprocess
+    import sys
+
+    from aelib.data import load_dataset
+    from aelib.train import CHECKPOINT_SUFFIX
+
+    killed = tmp_path / "killed"
+    child = subprocess.run([sys.executable, "-c", _KILLED_RUN, str(killed)], capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    checkpoint = killed / f"autoencoder_3L{CHECKPOINT_SUFFIX}"
+    assert checkpoint.is_file() and not (killed / "autoencoder_3L.keras").exists()
+
+    dataset = load_dataset(None, size=32, limit=40, fractions=(0.8, 0.2, 0.0))
+    config = TrainConfig(epochs=3, batch_size=8, seed=4, warmup_steps=4, ramp_steps=4)
+    resumed = train_autoencoder(3, dataset.train, dataset.val, config, out_dir=killed, verbose=2)
+    output = capsys.readouterr().out
+    assert "resuming after epoch 1" in output
+    assert "epoch 1/3" not in output and "epoch 2/3" in output and "epoch 3/3" in output
+    assert not checkpoint.exists()  # removed once the model is saved
+
+    whole = train_autoencoder(3, dataset.train, dataset.val, config, out_dir=tmp_path / "whole", verbose=0)
+    assert list(resumed.history.epoch) == [1, 2, 3]
+    np.testing.assert_allclose(resumed.history.loss, whole.history.loss, rtol=1e-4)
+    for ours, theirs in zip(resumed.model.get_weights(), whole.model.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4)
