@@ -12,8 +12,9 @@ DEPTHS ?= 3 5 7 10
 PROFILE ?= study
 EPOCHS ?=
 LIMIT ?=
-# A second test set evaluated at native size; Kodak when it lies beside this checkout.
-SECOND_TEST_SET ?= $(wildcard ../shared/data/kodak)
+# A second test set evaluated at native size, e.g. SECOND_TEST_SET=/path/to/kodak; with the embedded
+# default, the images that ship with scikit-image.
+SECOND_TEST_SET ?=
 # results/ holds the committed study (UTKFace); the embedded default gets a folder of its own.
 OUT ?= $(if $(DATA),results,results/embedded)
 FORCE ?=

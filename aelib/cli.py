@@ -14,6 +14,7 @@ from pathlib import Path
 from aelib.config import (
     DEFAULT_FEATURE_LAYERS,
     DEFAULT_SEED,
+    EMBEDDED_TEST_SET,
     ENTROPY_SUFFIX,
     IMAGE_SIZE,
     PAPER_DEPTHS,
@@ -145,10 +146,11 @@ def _info(args: argparse.Namespace) -> None:
         )
 
 
-def _reproduce(args: argparse.Namespace) -> None:
-    from aelib.pipeline import ReproduceSettings, run_reproduce
+def reproduce_settings(args: argparse.Namespace):
+    """The :class:`aelib.pipeline.ReproduceSettings` that ``aelib reproduce`` runs with for parsed arguments."""
+    from aelib.pipeline import ReproduceSettings
 
-    settings = ReproduceSettings(
+    return ReproduceSettings(
         data_dir=args.data,
         depths=tuple(args.depths),
         profile=args.profile,
@@ -159,7 +161,12 @@ def _reproduce(args: argparse.Namespace) -> None:
         image_size=args.size,
         seed=args.seed,
     )
-    run_reproduce(settings, args.out, force=args.force, command=" ".join(["aelib", *sys.argv[1:]]))
+
+
+def _reproduce(args: argparse.Namespace) -> None:
+    from aelib.pipeline import run_reproduce
+
+    run_reproduce(reproduce_settings(args), args.out, force=args.force, command=" ".join(["aelib", *sys.argv[1:]]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--epochs", type=int, help="maximum epochs, overriding the profile")
     reproduce.add_argument("--test-images", type=int, help="evaluate only the first this many test images")
     reproduce.add_argument(
-        "--second-test-set", help="a folder of images evaluated at their own size as well (e.g. Kodak)"
+        "--second-test-set",
+        help=f"a folder of images evaluated at their own size as well (e.g. Kodak); '{EMBEDDED_TEST_SET}': the "
+        "images shipped with scikit-image (the default with the embedded data)",
     )
     reproduce.add_argument("--out", default="results", help="results folder (default %(default)s)")
     reproduce.add_argument("--force", action="store_true", help="redo finished steps; replace a run of other settings")

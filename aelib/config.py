@@ -19,6 +19,10 @@ IMAGE_SIZE = 128
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 """File name endings the loader reads (case-insensitive)."""
 
+EMBEDDED_TEST_SET = "embedded"
+"""The value of ``second_test_set`` that names the second test set shipped inside scikit-image
+(:func:`aelib.data.embedded_test_photos`) instead of a folder."""
+
 DEFAULT_SEED = 20251124
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 """Train / validation / test fractions. The paper does not state its split."""

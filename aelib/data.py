@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from aelib.config import DEFAULT_SEED, DEFAULT_SPLIT, IMAGE_EXTENSIONS, IMAGE_SIZE, cache_dir
+from aelib.config import DEFAULT_SEED, DEFAULT_SPLIT, EMBEDDED_TEST_SET, IMAGE_EXTENSIONS, IMAGE_SIZE, cache_dir
 from aelib.errors import AelibError
 from aelib.outputs import atomic_output
 
@@ -179,6 +179,73 @@ def embedded_photos() -> dict[str, np.ndarray]:
     with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as image:
         photos["grace_hopper"] = to_rgb_uint8(image)
     return photos
+
+
+EMBEDDED_TEST_PHOTOS = ("immunohistochemistry", "colorwheel", "camera", "coins", "moon", "grass", "gravel", "brick")
+"""scikit-image's images that make the embedded second test set; none is among :func:`embedded_photos`."""
+
+
+def embedded_test_photos() -> dict[str, np.ndarray]:
+    """The embedded default's second test set: 8 images shipped inside scikit-image, at their own size.
+
+    A stained tissue slide (512x512) and a synthetic colour wheel (370x371) in colour; the cameraman,
+    coins, the moon and grass, gravel and brick textures in grey (as RGB). None of them is a source of
+    the embedded training crops, so, like Kodak for the face study, they show how the models do on
+    pictures they never saw, at sizes other than 128x128.
+    """
+    import skimage.data
+
+    return {name: to_rgb_uint8(Image.fromarray(getattr(skimage.data, name)())) for name in EMBEDDED_TEST_PHOTOS}
+
+
+@dataclass(frozen=True)
+class EvaluationSet:
+    """Images evaluated at their own size besides the held-out split.
+
+    Attributes:
+        name: the set's name in file names ("kodak", "embedded").
+        images: RGB uint8 arrays, each of its own size.
+        names: one name per image.
+        description: what the set is, in words, for tables and figures.
+    """
+
+    name: str
+    images: list[np.ndarray]
+    names: tuple[str, ...]
+    description: str
+
+
+def test_set_name(source: str | Path) -> str:
+    """The name of a second test set in file names: "embedded", or the folder's name in lower case."""
+    if str(source) == EMBEDDED_TEST_SET:
+        return EMBEDDED_TEST_SET
+    return Path(source).resolve().name.lower().replace(" ", "_")
+
+
+def describe_test_set(source: str | Path) -> str:
+    """A second test set in words, for tables and READMEs."""
+    if str(source) == EMBEDDED_TEST_SET:
+        return f"{len(EMBEDDED_TEST_PHOTOS)} images shipped with scikit-image ({', '.join(EMBEDDED_TEST_PHOTOS)}), each at its own size"
+    return f"{source}, each image at its own size"
+
+
+def load_test_set(source: str | Path) -> EvaluationSet:
+    """A second test set: a folder of images (searched recursively), or :data:`EMBEDDED_TEST_SET`.
+
+    Raises:
+        AelibError: the folder is missing or holds no image.
+    """
+    if str(source) == EMBEDDED_TEST_SET:
+        photos = embedded_test_photos()
+        return EvaluationSet(EMBEDDED_TEST_SET, list(photos.values()), tuple(photos), describe_test_set(source))
+    folder = Path(source)
+    paths = list_images(folder)
+    return EvaluationSet(
+        test_set_name(folder),
+        [read_image(path) for path in paths],
+        tuple(str(path.relative_to(folder)) for path in paths),
+        f"{folder.name} ({len(paths)} images at their own size)",
+    )
 
 
 def embedded_crops(

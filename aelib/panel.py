@@ -124,7 +124,9 @@ def _measured_row(path: Path) -> tuple[str, pd.DataFrame | None, str]:
         table = tables / "rd_points_test.csv"
         if table.is_file():
             rows = pd.read_csv(table)
-            chosen = (rows["method"] == f"ours ({family})") & (pd.to_numeric(rows["setting"], errors="coerce") == float(lam))
+            chosen = (rows["method"] == f"ours ({family})") & (
+                pd.to_numeric(rows["setting"], errors="coerce") == float(lam)
+            )
             return kind, rows[chosen].head(1), "bpp"
         return kind, None, ""
     if stem == "rd_base":

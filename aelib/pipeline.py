@@ -18,14 +18,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import contextlib
 import logging
 import os
 import platform
+import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aelib.config import DEFAULT_SEED, IMAGE_SIZE, PAPER_DEPTHS, LossWeights, TrainConfig, project_root
+from aelib.config import (
+    DEFAULT_SEED,
+    EMBEDDED_TEST_SET,
+    IMAGE_SIZE,
+    PAPER_DEPTHS,
+    LossWeights,
+    TrainConfig,
+    project_root,
+)
 from aelib.errors import AelibError
 from aelib.outputs import atomic_output
 
@@ -110,7 +121,9 @@ class ReproduceSettings:
         epochs: maximum epochs, overriding the profile's.
         limit: use only this many images of the data (a fixed random subset).
         test_images: evaluate only the first this many test images.
-        second_test_set: a folder of images evaluated at their own size (Kodak).
+        second_test_set: a folder of images evaluated at their own size (Kodak), or
+            ``EMBEDDED_TEST_SET``; with the embedded default data, None means the latter,
+            so that the embedded run depends on nothing outside the installed packages.
         batch_size: batch size, overriding the profile's.
         image_size, seed: as in :class:`aelib.config.TrainConfig`.
         rd_steps: training steps of every rate–distortion model, overriding the profile's (for smoke runs).
@@ -131,8 +144,10 @@ class ReproduceSettings:
     def __post_init__(self):
         if self.profile not in PROFILES:
             raise AelibError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
+        if self.data_dir is None and self.second_test_set is None:
+            object.__setattr__(self, "second_test_set", EMBEDDED_TEST_SET)
         for folder in (self.data_dir, self.second_test_set):
-            if folder is not None and not Path(folder).is_dir():
+            if folder is not None and folder != EMBEDDED_TEST_SET and not Path(folder).is_dir():
                 raise AelibError(f"not a folder: {folder}")
         if not self.depths or any(depth < 1 for depth in self.depths):
             raise AelibError(f"depths must be positive integers, got {list(self.depths)}")
@@ -169,7 +184,9 @@ class ReproduceSettings:
     def notebook_parameters(self, notebook: str, depth: int | None, output_dir: Path, command: str) -> dict:
         """The papermill parameters of one notebook run (absolute paths: notebooks run in notebooks/)."""
         weights = LossWeights()
-        second_test_set = None if self.second_test_set is None else str(Path(self.second_test_set).resolve())
+        second_test_set = self.second_test_set
+        if second_test_set not in (None, EMBEDDED_TEST_SET):
+            second_test_set = str(Path(second_test_set).resolve())
         parameters = {
             "data_dir": None if self.data_dir is None else str(Path(self.data_dir).resolve()),
             "image_size": self.image_size,
@@ -250,6 +267,12 @@ def machine_description() -> str:
     )
 
 
+def is_committed_example(output_dir: Path) -> bool:
+    """Whether output_dir is a results folder that ships with the project: ``results/`` or ``results/embedded/``."""
+    shipped = project_root() / "results"
+    return Path(output_dir).resolve() in (shipped, shipped / "embedded")
+
+
 def read_manifest(output_dir: Path) -> dict | None:
     path = output_dir / "runs" / MANIFEST
     return json.loads(path.read_text()) if path.is_file() else None
@@ -268,6 +291,12 @@ def _start_manifest(output_dir: Path, settings: ReproduceSettings, command: str,
             for name, value in settings.resume_key().items()
             if manifest["settings"].get(name) != value
         )
+        if is_committed_example(output_dir):
+            raise AelibError(
+                f"{output_dir} holds the example results that come with aelib, made by `{manifest['command']}`; "
+                f"your settings differ ({differences}). Run that command to regenerate them, write your run "
+                "elsewhere with --out (make: OUT=results/mine), or replace them with --force (make: FORCE=1)"
+            )
         raise AelibError(
             f"{output_dir} holds a run with other settings ({differences}); "
             "pass --force (make: FORCE=1) to replace it, or --out (make: OUT=…) for another folder"
@@ -281,7 +310,8 @@ def _start_manifest(output_dir: Path, settings: ReproduceSettings, command: str,
 def execute_notebook(notebook: Path, output: Path, parameters: dict) -> None:
     """Runs notebook with papermill into output; a failing cell becomes one AelibError line.
 
-    Only the parameters that the notebook's ``parameters`` cell declares are passed.
+    Only the parameters that the notebook's ``parameters`` cell declares are
+    passed. The notebook's output lines are logged to the "papermill" logger.
     """
     import papermill
 
@@ -305,16 +335,76 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict) -> None:
         ) from None
 
 
-def _show_notebook_output() -> None:
-    """Prints each notebook's output lines as they come, indented, so long steps show progress."""
-    logger = logging.getLogger("papermill")
-    if not any(getattr(h, "_aelib", False) for h in logger.handlers):
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("    %(message)s"))
-        handler._aelib = True
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+LOG_FILE = "reproduce.log"
+"""Beside the executed notebooks: everything the notebooks and their kernels print (papermill's cell log,
+TensorFlow's start-up lines), which the terminal does not show."""
+
+_EPOCH_LINE = re.compile(
+    r"^\s*(?P<model>\S+) epoch (?P<epoch>\d+)/(?P<epochs>\d+):.*?(?: at most (?P<left>.+?) left)?$"
+)
+
+
+class RunDisplay(logging.Handler):
+    """The terminal shows one status line for the whole run; everything else goes to the log file.
+
+    While a notebook runs, file descriptors 1 and 2 point at ``runs/reproduce.log``
+    (so the kernel's TensorFlow messages land there too), and the status line —
+    step k of n, notebook, depth, epoch, elapsed time and the training's time
+    left — is written to the terminal the run was started from. It is a
+    logging handler of papermill's logger: each output line of a notebook is
+    appended to the log, and the training's epoch lines update the status.
+    """
+
+    def __init__(self, log_path: Path, steps: int):
+        super().__init__()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log = open(log_path, "a", buffering=1)  # noqa: SIM115 (closed in close())
+        self.terminal = os.fdopen(os.dup(1), "w", buffering=1)
+        self.interactive = self.terminal.isatty()
+        self.steps, self.started = steps, time.perf_counter()
+        self.label, self.detail = "", ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.log.write(message + "\n")
+        match = _EPOCH_LINE.match(message.strip().splitlines()[-1]) if message.strip() else None
+        if match:
+            left = f", at most {match['left']} left in training" if match["left"] else ""
+            self.status(self.label, f"epoch {match['epoch']}/{match['epochs']}{left}")
+
+    def status(self, label: str, detail: str = "", final: bool = False) -> None:
+        """Shows "label · detail · elapsed"; in place on a terminal, as a new line elsewhere."""
+        self.label, self.detail = label, detail
+        elapsed = _format_duration(time.perf_counter() - self.started)
+        line = " · ".join(part for part in (label, detail, f"{elapsed} elapsed") if part)
+        if self.interactive:
+            self.terminal.write("\r\033[K" + line + ("\n" if final else ""))
+        else:
+            self.terminal.write(line + "\n")
+        self.terminal.flush()
+
+    @contextlib.contextmanager
+    def capturing(self):
+        """Points file descriptors 1 and 2 at the log file for the duration of a notebook."""
+        sys.stdout.flush(), sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(self.log.fileno(), 1), os.dup2(self.log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+            os.close(saved[0]), os.close(saved[1])
+
+    def close(self) -> None:
+        self.log.close()
+        self.terminal.close()
+        super().close()
+
+
+def _format_duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min {int(seconds % 60):02d} s"
 
 
 def run_reproduce(
@@ -336,28 +426,38 @@ def run_reproduce(
     output_dir = Path(output_dir)
     manifest = _start_manifest(output_dir, settings, command, force)
     steps = plan_steps(settings.depths)
-    _show_notebook_output()
-    for number, step in enumerate(steps, start=1):
-        output = step.output_path(output_dir)
-        label = f"[{number}/{len(steps)}] {step.key}"
-        if step.key in manifest["steps"] and output.is_file():
-            print(f"{label}: done before in {manifest['steps'][step.key]['seconds']:.0f} s, skipped", flush=True)
-            continue
-        print(f"{label}: running {step.notebook} …", flush=True)
-        start = time.perf_counter()
-        execute_notebook(
-            NOTEBOOKS_DIR / step.notebook,
-            output,
-            settings.notebook_parameters(step.notebook, step.depth, output_dir, command),
-        )
-        seconds = time.perf_counter() - start
-        manifest["steps"][step.key] = {
-            "seconds": round(seconds, 1),
-            "finished": dt.datetime.now().isoformat(" ", "seconds"),
-        }
+    display = RunDisplay(output_dir / "runs" / LOG_FILE, len(steps))
+    logger = logging.getLogger("papermill")
+    logger.addHandler(display)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        display.log.write(f"\n=== {dt.datetime.now().isoformat(' ', 'seconds')}: {command}\n")
+        for number, step in enumerate(steps, start=1):
+            output = step.output_path(output_dir)
+            label = f"[{number}/{len(steps)}] {step.key}"
+            if step.key in manifest["steps"] and output.is_file():
+                display.status(label, f"done before in {manifest['steps'][step.key]['seconds']:.0f} s, skipped", True)
+                continue
+            display.status(label, "running")
+            start = time.perf_counter()
+            with display.capturing():
+                execute_notebook(
+                    NOTEBOOKS_DIR / step.notebook,
+                    output,
+                    settings.notebook_parameters(step.notebook, step.depth, output_dir, command),
+                )
+            seconds = time.perf_counter() - start
+            manifest["steps"][step.key] = {
+                "seconds": round(seconds, 1),
+                "finished": dt.datetime.now().isoformat(" ", "seconds"),
+            }
+            _write_manifest(output_dir, manifest)
+            display.status(label, f"finished in {_format_duration(seconds)}", True)
         _write_manifest(output_dir, manifest)
-        print(f"{label}: finished in {seconds:.0f} s", flush=True)
-    _write_manifest(output_dir, manifest)
-    readme = write_summary(output_dir, settings, manifest)
-    print(f"wrote {readme}")
+        readme = write_summary(output_dir, settings, manifest)
+        display.status(f"wrote {readme}; the notebooks' output is in {output_dir / 'runs' / LOG_FILE}", final=True)
+    finally:
+        logger.removeHandler(display)
+        display.close()
     return readme

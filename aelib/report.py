@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from aelib.config import MATCHED_JPEG_SUFFIX
+from aelib.data import describe_test_set, test_set_name
 from aelib.outputs import atomic_output
 
 
@@ -87,7 +88,7 @@ def depth_table(tables: dict[int, pd.DataFrame]) -> pd.DataFrame:
 
 def evaluation_set_name(folder: str | Path | None) -> str:
     """The name of a test set in file names: "test" for the held-out split, else the folder's name."""
-    return "test" if folder is None else Path(folder).resolve().name.lower().replace(" ", "_")
+    return "test" if folder is None else test_set_name(folder)
 
 
 def _image(path: Path, output_dir: Path, caption: str) -> str:
@@ -147,9 +148,7 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
     ]
     test_sets = [("test", f"the held-out test split of {data}")]
     if settings.second_test_set:
-        test_sets.append(
-            (evaluation_set_name(settings.second_test_set), f"{settings.second_test_set}, each image at its own size")
-        )
+        test_sets.append((evaluation_set_name(settings.second_test_set), describe_test_set(settings.second_test_set)))
     for test_set, description in test_sets:
         tables = read_table1s(tables_dir, depths, test_set)
         if not tables:

@@ -95,7 +95,7 @@ def test_a_failing_notebook_is_named_with_its_error(tmp_path):
     assert "\n" not in str(error.value)
 
 
-def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capsys):
+def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
     second = tmp_path / "second"
     second.mkdir()
     for index, photo in enumerate(photos[:2]):
@@ -106,6 +106,12 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capsys):
     out = tmp_path / "results"
 
     readme = run_reproduce(settings, out, command="smoke test")
+    shown = capfd.readouterr()
+    # One status line per step on the terminal; papermill's cell log and TensorFlow's start-up lines go to the log.
+    assert "Executing Cell" not in shown.out + shown.err and "oneDNN" not in shown.out + shown.err
+    assert "[3/5] depth-3/03_training · finished in" in shown.out
+    log = (out / "runs" / "reproduce.log").read_text()
+    assert "Executing Cell" in log and "autoencoder_3L epoch 1/1" in log
 
     expected = [
         "runs/01_data_prep.ipynb",
@@ -161,11 +167,59 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capsys):
     manifest = json.loads((out / "runs" / "manifest.json").read_text())
     assert set(manifest["steps"]) == {step.key for step in plan_steps((3,))}
 
-    capsys.readouterr()
+    capfd.readouterr()
     stamp = (out / "runs" / "depth-3" / "03_training.ipynb").stat().st_mtime_ns
     run_reproduce(settings, out, command="smoke test")
-    assert capsys.readouterr().out.count("skipped") == 5
+    assert capfd.readouterr().out.count("skipped") == 5
     assert (out / "runs" / "depth-3" / "03_training.ipynb").stat().st_mtime_ns == stamp
 
     with pytest.raises(AelibError, match=r"holds a run with other settings \(epochs 1 → 2"):
         run_reproduce(ReproduceSettings(depths=(3,), epochs=2, limit=40, second_test_set=str(second)), out)
+
+
+def _tracked_files_for_a_clone(destination):
+    """The repository's tracked files, less the committed results but for the embedded run's manifest."""
+    import shutil
+    import subprocess
+
+    root = NOTEBOOKS_DIR.parent
+    listed = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    keep = [name for name in listed if not name.startswith("results/")] + ["results/embedded/runs/manifest.json"]
+    for name in keep:
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, destination / name)
+
+
+def test_make_reproduce_on_a_fresh_clone_asks_for_the_committed_embedded_run(tmp_path):
+    """README's first command, in a copy with nothing beside it, resolves to the settings the committed run used."""
+    import shlex
+    import subprocess
+
+    from aelib.cli import build_parser, reproduce_settings
+
+    clone = tmp_path / "alone" / "aelib"
+    _tracked_files_for_a_clone(clone)
+    assert not (clone.parent.parent / "shared").exists() and not (clone.parent / "shared").exists()
+    dry_run = subprocess.run(["make", "-n", "reproduce"], cwd=clone, capture_output=True, text=True, check=True)
+    line = next(line for line in dry_run.stdout.splitlines() if "aelib reproduce" in line)
+    arguments = shlex.split(line.split("aelib", 1)[1])
+    settings = reproduce_settings(build_parser().parse_args(arguments))
+    committed = json.loads((clone / "results" / "embedded" / "runs" / "manifest.json").read_text())
+    assert settings.resume_key() == committed["settings"]
+    assert "--out results/embedded" in line
+
+
+def test_a_committed_example_run_explains_itself_and_a_users_run_stays_protected(tmp_path):
+    from aelib.pipeline import _start_manifest, project_root
+
+    example = project_root() / "results" / "embedded"
+    other = ReproduceSettings(epochs=1)
+    with pytest.raises(AelibError, match=r"example results that come with aelib, made by `aelib reproduce") as caught:
+        _start_manifest(example, other, "aelib reproduce --epochs 1", force=False)
+    assert "OUT=results/mine" in str(caught.value) and "\n" not in str(caught.value)
+
+    mine = tmp_path / "mine"
+    (mine / "runs").mkdir(parents=True)
+    (mine / "runs" / "manifest.json").write_text(json.dumps({"settings": ReproduceSettings().resume_key(), "steps": {}}))
+    with pytest.raises(AelibError, match=r"holds a run with other settings \(epochs None → 1"):
+        _start_manifest(mine, other, "aelib reproduce --epochs 1", force=False)
