@@ -78,7 +78,7 @@ PROFILES = {
     "study": Profile(
         name="study",
         epochs=3,
-        embedded_epochs=4,
+        embedded_epochs=10,
         embedded_batch_size=16,
         rate_weight=0.05,
         schedule=(50, 50),
@@ -86,7 +86,7 @@ PROFILES = {
         embedded_rd_steps=(3000, 300),
         description=(
             "3 epochs instead of the paper's 40 so that four depths train on 2 CPU cores in about an hour "
-            "(4,800 face images; 4 epochs of batch 16 on the embedded default), and a rate "
+            "(4,800 face images; 10 epochs of batch 16 on the embedded default), and a rate "
             "term λ = 0.05 that makes the .aec files smaller at equal SSIM; the rate–distortion families "
             "train a base model for 8,000 steps and each λ for 600 (3,000 and 300 on the embedded default)"
         ),
