@@ -2,12 +2,13 @@
 
 Every image goes through the autoencoder and through JPEG at the paper's
 qualities and at the quality whose mean SSIM matches the model's. Per image we
-record PSNR, SSIM, the bytes really written, compression ratio, bits per pixel
-and encode/decode times; the summary has one row per method.
+record PSNR, SSIM, the bytes really written, compression ratio, bits per pixel,
+encode/decode times and each colour channel's mean shift (decoded minus
+original, in levels of 255); the summary has one row per method.
 
 The autoencoder's rate is that of the ``.aec`` bytes it really writes
-(:func:`aelib.codec.encode`), header included — not the paper's uncompressed
-float latents.
+(:func:`aelib.codec.encode`), header included; the paper's ratio, image bytes
+over the latents stored as float32, is reported beside it (``float32_latent_ratio``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from aelib.baselines import encode_with_codec, match_jpeg_quality
-from aelib.codec import CodecModel, decode, encode
+from aelib.codec import CodecModel, decode, encode, latent_shape_for
 from aelib.config import MATCHED_JPEG_SUFFIX, PAPER_JPEG_QUALITIES, PAPER_TABLE_1
 from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 from aelib.models import depth_of
@@ -55,6 +56,7 @@ def _row(
     method: str, name: str, original: np.ndarray, decoded: np.ndarray, size: int, encode_s: float, decode_s: float
 ) -> dict:
     height, width = original.shape[:2]
+    shifts = decoded.reshape(-1, 3).mean(axis=0) - original.reshape(-1, 3).mean(axis=0)
     return {
         "method": method,
         "image": name,
@@ -65,7 +67,17 @@ def _row(
         "bits_per_pixel": bits_per_pixel(height, width, size),
         "encode_s": encode_s,
         "decode_s": decode_s,
+        **{f"mean_shift_{channel}": float(shift) for channel, shift in zip("rgb", shifts, strict=True)},
     }
+
+
+FLOAT32_BYTES = 4
+
+
+def float32_latent_ratio(codec: CodecModel, height: int, width: int) -> float:
+    """The compression ratio as the paper measured it: image bytes (H·W·3) over its latents stored as float32."""
+    latent = latent_shape_for(codec, height, width)
+    return height * width * 3 / (FLOAT32_BYTES * latent[0] * latent[1] * latent[2])
 
 
 def autoencoder_rows(codec: CodecModel, images: np.ndarray, names: tuple[str, ...], method: str) -> list[dict]:
@@ -77,7 +89,9 @@ def autoencoder_rows(codec: CodecModel, images: np.ndarray, names: tuple[str, ..
         encoded = time.perf_counter()
         decoded = decode(data, codec)
         done = time.perf_counter()
-        rows.append(_row(method, name, image, decoded, len(data), encoded - start, done - encoded))
+        row = _row(method, name, image, decoded, len(data), encoded - start, done - encoded)
+        row["float32_latent_ratio"] = float32_latent_ratio(codec, *image.shape[:2])
+        rows.append(row)
     return rows
 
 
@@ -97,6 +111,10 @@ def summarize_rows(per_image: pd.DataFrame) -> pd.DataFrame:
     per_image = per_image.assign(time_s=per_image.encode_s + per_image.decode_s)
     grouped = per_image.groupby("method", sort=False)
     summary = grouped[["psnr", "ssim", "compression_ratio", "bits_per_pixel"]].mean()
+    if "float32_latent_ratio" in per_image:
+        summary["float32_latent_ratio"] = grouped["float32_latent_ratio"].mean()
+    for channel in "rgb":
+        summary[f"mean_shift_{channel}"] = grouped[f"mean_shift_{channel}"].mean()
     summary["time_per_image_s"] = grouped["time_s"].mean()
     summary["total_time_s"] = grouped["time_s"].sum()
     summary["images"] = grouped.size()

@@ -110,3 +110,31 @@ def test_reads_the_shared_face_and_kodak_images():
     kodak = read_image(shared_folder("kodak") / "kodim01.png")
     assert kodak.shape in ((512, 768, 3), (768, 512, 3))
     assert center_crop_resize(kodak).shape == (128, 128, 3)
+
+
+def test_the_embedded_second_test_set_ships_with_scikit_image_and_is_held_out():
+    import skimage.data
+
+    from aelib.config import EMBEDDED_TEST_SET
+    from aelib.data import EMBEDDED_TEST_PHOTOS, embedded_photos, load_test_set
+
+    second = load_test_set(EMBEDDED_TEST_SET)
+    assert second.name == EMBEDDED_TEST_SET and second.names == EMBEDDED_TEST_PHOTOS
+    assert all(image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 for image in second.images)
+    camera = second.images[second.names.index("camera")]
+    np.testing.assert_array_equal(camera[..., 0], skimage.data.camera())  # grey becomes three equal channels
+    assert camera.shape == (512, 512, 3)
+    training_sources = embedded_photos()
+    for image in second.images:
+        assert not any(image.shape == source.shape and np.array_equal(image, source) for source in training_sources.values())
+
+
+def test_a_folder_test_set_keeps_its_layout_and_sizes(tmp_path, photos):
+    from aelib.data import load_test_set
+
+    (tmp_path / "My Set" / "inner").mkdir(parents=True)
+    Image.fromarray(photos[0]).save(tmp_path / "My Set" / "a.png")
+    Image.fromarray(photos[1][:40]).save(tmp_path / "My Set" / "inner" / "b.png")
+    second = load_test_set(tmp_path / "My Set")
+    assert second.name == "my_set"
+    assert second.names == ("a.png", "inner/b.png") and second.images[1].shape == (40, 64, 3)
