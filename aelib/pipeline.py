@@ -60,6 +60,8 @@ class Profile:
         schedule: (warm-up, ramp) steps of the quantisation noise and rate term (see ``TrainConfig.warmup_steps``).
         rd_steps: (base, per-λ) training steps of the rate–distortion families (notebook 06).
         embedded_rd_steps: the same on the embedded default.
+        embedded_lpips_images: (test crops, second-test-set images) on which notebook 06 measures LPIPS
+            on the embedded default; VGG16 on every codec setting is most of that notebook's measuring time.
         description: one line for the results' README.
     """
 
@@ -71,6 +73,7 @@ class Profile:
     schedule: tuple[int, int]
     rd_steps: tuple[int, int]
     embedded_rd_steps: tuple[int, int]
+    embedded_lpips_images: tuple[int, int]
     description: str
 
 
@@ -78,17 +81,18 @@ PROFILES = {
     "study": Profile(
         name="study",
         epochs=3,
-        embedded_epochs=10,
+        embedded_epochs=8,
         embedded_batch_size=16,
         rate_weight=0.05,
         schedule=(50, 50),
         rd_steps=(8000, 600),
-        embedded_rd_steps=(3000, 300),
+        embedded_rd_steps=(1000, 100),
+        embedded_lpips_images=(20, 2),
         description=(
             "3 epochs instead of the paper's 40 so that four depths train on 2 CPU cores in about an hour "
-            "(4,800 face images; 10 epochs of batch 16 on the embedded default), and a rate "
+            "(4,800 face images; 8 epochs of batch 16 on the embedded default, so that the whole run fits in 30 minutes), and a rate "
             "term λ = 0.05 that makes the .aec files smaller at equal SSIM; the rate–distortion families "
-            "train a base model for 8,000 steps and each λ for 600 (3,000 and 300 on the embedded default)"
+            "train a base model for 8,000 steps and each λ for 600 (1,000 and 100 on the embedded default)"
         ),
     ),
     "paper": Profile(
@@ -102,6 +106,7 @@ PROFILES = {
         # trained once serve both profiles.
         rd_steps=(8000, 600),
         embedded_rd_steps=(3000, 300),
+        embedded_lpips_images=(20, 2),
         description=(
             "the paper's settings: up to 40 epochs with early stopping (patience 3), batch 64, the hybrid loss "
             "alone; the rate–distortion families (beyond the paper) keep the study profile's budget"
@@ -204,6 +209,9 @@ class ReproduceSettings:
                 "rd_base_steps": base_steps,
                 "rd_finetune_steps": finetune_steps,
             }
+            if self.data_dir is None:
+                lpips_test, lpips_second = PROFILES[self.profile].embedded_lpips_images
+                parameters |= {"rd_lpips_images": lpips_test, "rd_lpips_second": lpips_second}
             if self.test_images is not None:
                 parameters |= {"rd_test_images": self.test_images, "rd_lpips_images": self.test_images}
         if depth is not None:
