@@ -450,6 +450,19 @@ class _StepBar(keras.callbacks.Callback):
         self.bar.close()
 
 
+def _epoch_line(name: str, config: TrainConfig, row: dict, progress: _Progress) -> str:
+    """One line per epoch: the losses, the time it took, the time so far and at most how long is left."""
+    timed = [r["seconds"] for r in progress.history if "seconds" in r]
+    line = (
+        f"{name} epoch {row['epoch']}/{config.epochs}: loss {row['loss']:.4f}, val_loss {row['val_loss']:.4f}, "
+        f"val SSIM {1 - row['val_ssim_loss']:.3f}, {row['val_bits_per_pixel']:.2f} bpp (estimate) · "
+        f"{_format_seconds(row['seconds'])} · elapsed {_format_seconds(progress.seconds)}"
+    )
+    if row["epoch"] < config.epochs and progress.wait < config.patience:
+        line += f" · at most {_format_seconds((config.epochs - row['epoch']) * float(np.mean(timed)))} left"
+    return line
+
+
 def train_autoencoder(
     depth: int,
     train_images: np.ndarray,
@@ -560,6 +573,7 @@ def train_model(
             verbose=0,
         )
         row = {"epoch": epoch} | {metric: float(values[-1]) for metric, values in fit.history.items()}
+        row["seconds"] = round(time.perf_counter() - epoch_start, 1)  # this epoch alone, pauses between epochs excluded
         if not np.isfinite(row["val_loss"]):
             raise AelibError(f"training {name} stopped after epoch {epoch}: the validation loss is {row['val_loss']}")
         health = latent_health(trainer.encoder, health_sample)
@@ -580,18 +594,7 @@ def train_model(
         if checkpoint is not None:
             _save_checkpoint(checkpoint, trainer, progress, key, best_weights)
         if verbose:
-            left = (config.epochs - epoch) * (progress.seconds / epoch if epoch else 0)
-            print(
-                f"{name} epoch {epoch}/{config.epochs}: loss {row['loss']:.4f}, val_loss {row['val_loss']:.4f}, "
-                f"val SSIM {1 - row['val_ssim_loss']:.3f}, {row['val_bits_per_pixel']:.2f} bpp (estimate) · "
-                f"{_format_seconds(time.perf_counter() - epoch_start)} · elapsed {_format_seconds(progress.seconds)}"
-                + (
-                    f" · at most {_format_seconds(left)} left"
-                    if epoch < config.epochs and progress.wait < config.patience
-                    else ""
-                ),
-                flush=True,
-            )
+            print(_epoch_line(name, config, row, progress), flush=True)
     if best_weights is not None:
         autoencoder.set_weights(best_weights)
     history = pd.DataFrame(progress.history)
