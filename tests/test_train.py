@@ -46,6 +46,7 @@ def test_history_logs_every_loss_component(tiny_run):
         "bits_per_pixel",
         "val_loss",
         "val_ssim_loss",
+        "seconds",
     ):
         assert column in saved.columns
     assert len(saved) == 20
