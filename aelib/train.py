@@ -577,12 +577,13 @@ def train_model(
         if not np.isfinite(row["val_loss"]):
             raise AelibError(f"training {name} stopped after epoch {epoch}: the validation loss is {row['val_loss']}")
         health = latent_health(trainer.encoder, health_sample)
-        if config.stop_on_collapse and health.collapsed and int(trainer.optimizer.iterations) >= schedule_end:
+        scheduled = int(trainer.optimizer.iterations) >= schedule_end
+        if config.stop_on_collapse and health.collapsed and scheduled:
             raise AelibError(
                 f"training {name} stopped after epoch {epoch}: the model collapsed ({health.describe()}), "
                 "so every image would decode to the same picture"
             )
-        if int(trainer.optimizer.iterations) >= schedule_end:
+        if scheduled:
             if row["val_loss"] < progress.best_val_loss:
                 progress.best_val_loss, progress.best_epoch, progress.wait = row["val_loss"], epoch, 0
                 best_weights = autoencoder.get_weights()
