@@ -11,7 +11,16 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from aelib.baselines import CODECS, CodecResult, available_codecs, encode_with_codec, match_jpeg_quality  # noqa: E402
+from aelib.baselines import (  # noqa: E402
+    CODECS,
+    ClassicalCodec,
+    CodecResult,
+    available_codecs,
+    encode_with_codec,
+    header_bytes,
+    jpeg_description,
+    match_jpeg_quality,
+)
 from aelib.config import IMAGE_SIZE, PAPER_DEPTHS, PAPER_JPEG_QUALITIES, LossWeights, TrainConfig  # noqa: E402
 from aelib.data import Dataset, embedded_crops, load_dataset, load_folder, read_image  # noqa: E402
 from aelib.errors import AelibError  # noqa: E402
@@ -45,6 +54,7 @@ def __getattr__(name: str):
 __all__ = [
     "AelibError",
     "CODECS",
+    "ClassicalCodec",
     "CodecResult",
     "Dataset",
     "IMAGE_SIZE",
@@ -57,6 +67,8 @@ __all__ = [
     "compression_ratio",
     "embedded_crops",
     "encode_with_codec",
+    "header_bytes",
+    "jpeg_description",
     "load_dataset",
     "load_folder",
     "match_jpeg_quality",

@@ -60,6 +60,7 @@ class Profile:
         schedule: (warm-up, ramp) steps of the quantisation noise and rate term (see ``TrainConfig.warmup_steps``).
         rd_steps: (base, per-λ) training steps of the rate–distortion families (notebook 06).
         embedded_rd_steps: the same on the embedded default.
+        embedded_rd_test_images: test crops on the rate–distortion curves (notebook 06) on the embedded default.
         embedded_lpips_images: (test crops, second-test-set images) on which notebook 06 measures LPIPS
             on the embedded default; VGG16 on every codec setting is most of that notebook's measuring time.
         description: one line for the results' README.
@@ -73,6 +74,7 @@ class Profile:
     schedule: tuple[int, int]
     rd_steps: tuple[int, int]
     embedded_rd_steps: tuple[int, int]
+    embedded_rd_test_images: int
     embedded_lpips_images: tuple[int, int]
     description: str
 
@@ -86,13 +88,14 @@ PROFILES = {
         rate_weight=0.05,
         schedule=(50, 50),
         rd_steps=(8000, 600),
-        embedded_rd_steps=(1000, 100),
+        embedded_rd_steps=(700, 70),
+        embedded_rd_test_images=50,
         embedded_lpips_images=(20, 2),
         description=(
             "3 epochs instead of the paper's 40 so that four depths train on 2 CPU cores in about an hour "
             "(4,800 face images; 8 epochs of batch 16 on the embedded default, so that the whole run fits in 30 minutes), and a rate "
             "term λ = 0.05 that makes the .aec files smaller at equal SSIM; the rate–distortion families "
-            "train a base model for 8,000 steps and each λ for 600 (1,000 and 100 on the embedded default)"
+            "train a base model for 8,000 steps and each λ for 600 (700 and 70 on the embedded default)"
         ),
     ),
     "paper": Profile(
@@ -106,6 +109,7 @@ PROFILES = {
         # trained once serve both profiles.
         rd_steps=(8000, 600),
         embedded_rd_steps=(3000, 300),
+        embedded_rd_test_images=50,
         embedded_lpips_images=(20, 2),
         description=(
             "the paper's settings: up to 40 epochs with early stopping (patience 3), batch 64, the hybrid loss "
@@ -210,8 +214,13 @@ class ReproduceSettings:
                 "rd_finetune_steps": finetune_steps,
             }
             if self.data_dir is None:
-                lpips_test, lpips_second = PROFILES[self.profile].embedded_lpips_images
-                parameters |= {"rd_lpips_images": lpips_test, "rd_lpips_second": lpips_second}
+                profile = PROFILES[self.profile]
+                lpips_test, lpips_second = profile.embedded_lpips_images
+                parameters |= {
+                    "rd_test_images": profile.embedded_rd_test_images,
+                    "rd_lpips_images": lpips_test,
+                    "rd_lpips_second": lpips_second,
+                }
             if self.test_images is not None:
                 parameters |= {"rd_test_images": self.test_images, "rd_lpips_images": self.test_images}
         if depth is not None:
@@ -429,7 +438,7 @@ def run_reproduce(
     Returns:
         The path of the written README.md.
     """
-    from aelib.report import write_summary
+    from aelib.report import readme_findings, update_readme_block, write_summary
 
     output_dir = Path(output_dir)
     manifest = _start_manifest(output_dir, settings, command, force)
@@ -464,6 +473,9 @@ def run_reproduce(
             display.status(label, f"finished in {_format_duration(seconds)}", True)
         _write_manifest(output_dir, manifest)
         readme = write_summary(output_dir, settings, manifest)
+        if is_committed_example(output_dir):
+            folder = output_dir.resolve().relative_to(project_root()).as_posix()
+            update_readme_block(project_root() / "README.md", folder, readme_findings(output_dir))
         display.status(f"wrote {readme}; the notebooks' output is in {output_dir / 'runs' / LOG_FILE}", final=True)
     finally:
         logger.removeHandler(display)

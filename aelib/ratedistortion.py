@@ -23,7 +23,10 @@ most of the work; each fine-tuning moves a model one step along the
 rate–distortion curve, so the extreme λ travel twice as far as the middle ones.
 
 Every measurement is per image from real files: ``.aec`` sizes for our models,
-the bytes Pillow writes for JPEG (4:2:0 and 4:4:4), WebP, JPEG 2000 and AVIF.
+the bytes each classical codec of :data:`aelib.baselines.CODECS` writes at the
+settings a careful user would choose. Curves are compared by BD-rate
+(:mod:`aelib.bdrate`, piecewise cubic, SSIM and MS-SSIM in dB), each with the
+quality range it is taken over and a 95 % bootstrap interval over the images.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +43,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aelib.baselines import encode_with_codec
-from aelib.bdrate import MIN_POINTS, bd_rate
+from aelib.baselines import CODECS, encode_with_codec, header_bytes
+from aelib.bdrate import MIN_POINTS, bd_rate, shared_range, to_decibels
 from aelib.codec import CodecModel, decode, decode_batch, encode, encode_batch, load_codec_model
 from aelib.config import DEFAULT_SEED, LossWeights, TrainConfig
 from aelib.errors import AelibError
@@ -52,14 +57,8 @@ METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
 REFERENCE_METHOD = "JPEG 4:2:0"
 """The codec every BD-rate is measured against."""
 
-CLASSICAL_SWEEPS = {
-    "JPEG 4:2:0": ("jpeg", (5, 10, 20, 30, 50, 70, 80, 90, 95)),
-    "JPEG 4:4:4": ("jpeg444", (5, 10, 20, 30, 50, 70, 80, 90, 95)),
-    "WebP": ("webp", (1, 10, 25, 40, 55, 70, 80, 90, 95)),
-    "JPEG 2000": ("jpeg2000", (24, 26.5, 29, 31.5, 34, 36.5, 39, 41.5, 44)),
-    "AVIF": ("avif", (5, 20, 35, 50, 60, 70, 80, 90, 95)),
-}
-"""Method → (Pillow codec, quality settings); JPEG 2000's settings are target PSNRs in dB."""
+CLASSICAL_SWEEPS = {codec.name: (codec.key, codec.sweep) for codec in CODECS.values()}
+"""Method name → (codec key, quality settings), from :data:`aelib.baselines.CODECS`."""
 
 
 @dataclass(frozen=True)
@@ -255,23 +254,32 @@ def members(families: list[Family]) -> list[tuple[Family, float]]:
     return [(family, lam) for family in families for lam in family.lambdas]
 
 
+MEASURE_THREADS = os.cpu_count() or 1
+"""Threads that code and measure images side by side: the codecs and metrics release Python's lock."""
+
+
+def _in_threads(function, *iterables) -> list:
+    """list(map(function, *iterables)), run on :data:`MEASURE_THREADS` threads."""
+    with ThreadPoolExecutor(MEASURE_THREADS) as pool:
+        return list(pool.map(function, *iterables))
+
+
+def _metrics_row(original: np.ndarray, reconstruction: np.ndarray, size: int, name: str) -> dict:
+    height, width = original.shape[:2]
+    return {
+        "image": name,
+        "bytes": size,
+        "bpp": bits_per_pixel(height, width, size),
+        "psnr": psnr(original, reconstruction),
+        "ssim": ssim(original, reconstruction),
+        "ms_ssim": ms_ssim(original, reconstruction),
+        "lpips": math.nan,
+    }
+
+
 def _metrics_rows(originals, decoded, sizes, names) -> list[dict]:
     """Rate and the numpy metrics of each image; LPIPS is left NaN for :meth:`LpipsReference.fill`."""
-    rows = []
-    for original, reconstruction, size, name in zip(originals, decoded, sizes, names):
-        height, width = original.shape[:2]
-        rows.append(
-            {
-                "image": name,
-                "bytes": size,
-                "bpp": bits_per_pixel(height, width, size),
-                "psnr": psnr(original, reconstruction),
-                "ssim": ssim(original, reconstruction),
-                "ms_ssim": ms_ssim(original, reconstruction),
-                "lpips": math.nan,
-            }
-        )
-    return rows
+    return _in_threads(_metrics_row, originals, decoded, sizes, names)
 
 
 LPIPS_BATCH = 50
@@ -323,7 +331,7 @@ def measure_classical(
         images: uint8 RGB images (any sizes).
         names: their names.
         lpips: the originals' LPIPS features (LPIPS is computed for its first count images).
-        sweeps: method → (Pillow codec, qualities).
+        sweeps: method → (codec key, qualities).
 
     Returns:
         One row per (method, setting, image).
@@ -331,7 +339,7 @@ def measure_classical(
     rows = []
     jobs = [(method, codec, quality) for method, (codec, qualities) in sweeps.items() for quality in qualities]
     for method, codec, quality in tqdm(jobs, desc="classical codecs"):
-        results = [encode_with_codec(image, codec, quality) for image in images]
+        results = _in_threads(lambda image: encode_with_codec(image, codec, quality), images)
         decoded = [result.decoded for result in results]
         measured = _metrics_rows(images, decoded, [len(result.data) for result in results], names)
         lpips.fill(measured, decoded)
@@ -357,72 +365,221 @@ def measure_model(
     return pd.DataFrame([{"method": method, "setting": setting, **row} for row in rows])
 
 
-def curves(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean rate and metrics per (method, setting): one point of a rate–distortion curve per row."""
-    columns = ["bpp", *METRICS]
-    points = per_image.groupby(["method", "setting"], sort=False)[columns].mean().reset_index()
-    points["images"] = per_image.groupby(["method", "setting"], sort=False).size().to_numpy()
-    return points
-
-
-def _bd_row(reference: pd.DataFrame, curve: pd.DataFrame) -> dict:
-    row = {}
-    for metric in METRICS:
-        try:
-            row[f"bd_rate_{metric}"] = bd_rate(reference["bpp"], reference[metric], curve["bpp"], curve[metric])
-        except AelibError:  # too few points with this metric (LPIPS skipped)
-            row[f"bd_rate_{metric}"] = math.nan
-    return row
-
-
-def bd_rate_table(points: pd.DataFrame, reference: str = REFERENCE_METHOD) -> pd.DataFrame:
-    """BD-rate (%) of every method's curve against the reference, one column per metric.
-
-    Methods with fewer points than a cubic fit needs (the paper's single models)
-    are left out; curves that share no range with the reference give NaN.
-    """
-    base = points[points["method"] == reference]
+def classical_codecs_table() -> pd.DataFrame:
+    """Every classical codec as the study runs it: library and options, settings swept, fixed bytes per file."""
     return pd.DataFrame(
         [
-            {"method": method, **_bd_row(base, curve)}
-            for method, curve in points.groupby("method", sort=False)
-            if method != reference and len(curve) >= MIN_POINTS
+            {
+                "method": codec.name,
+                "implementation": f"{codec.library()}, {codec.options}",
+                "settings swept": f"{codec.quality_unit} " + ", ".join(f"{q:g}" for q in codec.sweep),
+                "header bytes": header_bytes(codec.key),
+            }
+            for codec in CODECS.values()
         ]
     )
 
 
-def ours_against_each(points: pd.DataFrame, ours: list[str]) -> pd.DataFrame:
-    """BD-rate (%) of each of our families against each classical codec, one column per metric."""
-    classical = [method for method in CLASSICAL_SWEEPS if method in set(points["method"])]
+BD_METRICS = {"psnr": "PSNR", "ssim_db": "SSIM", "ms_ssim_db": "MS-SSIM", "lpips": "LPIPS"}
+"""The metrics BD-rates are computed in; SSIM and MS-SSIM in decibels (:func:`aelib.bdrate.to_decibels`)."""
+
+MIN_OVERLAP = {"psnr": 1.0, "ssim_db": 1.0, "ms_ssim_db": 1.0, "lpips": 0.02}
+"""The least shared quality range (dB; LPIPS units) that gives a BD-rate; less is reported as no overlap."""
+
+BOOTSTRAP_RESAMPLES = 200
+"""Resamples of the test images behind each BD-rate's 95 % interval."""
+
+_PER_IMAGE_COLUMN = {"psnr": "psnr", "ssim_db": "ssim", "ms_ssim_db": "ms_ssim", "lpips": "lpips"}
+
+
+def _quality(metric: str, means: np.ndarray) -> np.ndarray:
+    """Mean per-image values as the BD-rate's quality axis: SSIM and MS-SSIM of the means in dB."""
+    return to_decibels(means) if metric.endswith("_db") else means
+
+
+def curves(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Mean rate and metrics per (method, setting): one point of a rate–distortion curve per row.
+
+    ``ssim_db`` and ``ms_ssim_db`` are the mean SSIM and MS-SSIM in decibels.
+    """
+    columns = ["bpp", *METRICS]
+    points = per_image.groupby(["method", "setting"], sort=False)[columns].mean().reset_index()
+    points["ssim_db"] = to_decibels(points["ssim"])
+    points["ms_ssim_db"] = to_decibels(points["ms_ssim"])
+    points["images"] = per_image.groupby(["method", "setting"], sort=False).size().to_numpy()
+    return points
+
+
+def _settings_by_images(rows: pd.DataFrame, column: str, images: list[str]) -> np.ndarray:
+    """(settings, images) array of one column of one method's per-image rows."""
+    return rows.pivot_table(index="setting", columns="image", values=column, aggfunc="first")[images].to_numpy()
+
+
+def bd_rate_with_interval(
+    per_image: pd.DataFrame, reference: str, test: str, metric: str, seed: int = DEFAULT_SEED
+) -> dict:
+    """BD-rate of test against reference in one metric, its shared range and a 95 % bootstrap interval.
+
+    The images are resampled with replacement (:data:`BOOTSTRAP_RESAMPLES`
+    times), both curves' means recomputed on each resample, and the BD-rate
+    taken again; the interval is the 2.5th and 97.5th percentile. Only images
+    with the metric measured for every setting of both methods count (LPIPS is
+    measured on the first images only).
+
+    Args:
+        per_image: rows of (method, setting, image, bpp and the metrics).
+        reference, test: method names.
+        metric: a key of :data:`BD_METRICS`.
+        seed: seed of the resampling.
+
+    Returns:
+        ``bd_rate`` (%, NaN below :data:`MIN_OVERLAP`), ``from`` and ``to``
+        (the shared quality range), ``ci_low`` and ``ci_high``.
+    """
+    column = _PER_IMAGE_COLUMN[metric]
+    rows = {name: per_image[per_image["method"] == name] for name in (reference, test)}
+    measured = [
+        set(r.groupby("image")[column].apply(lambda v: v.notna().all()).loc[lambda ok: ok].index) for r in rows.values()
+    ]
+    images = [name for name in dict.fromkeys(rows[test]["image"]) if name in measured[0] & measured[1]]
+    empty = {"bd_rate": math.nan, "from": math.nan, "to": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    if not images:
+        return empty
+    rates = {name: _settings_by_images(r, "bpp", images) for name, r in rows.items()}
+    values = {name: _settings_by_images(r, column, images) for name, r in rows.items()}
+
+    def measure(chosen) -> tuple[float, float, float]:
+        ref_q, test_q = (_quality(metric, values[name][:, chosen].mean(axis=1)) for name in (reference, test))
+        low, high = shared_range(ref_q, test_q)
+        try:
+            value = bd_rate(
+                rates[reference][:, chosen].mean(axis=1),
+                ref_q,
+                rates[test][:, chosen].mean(axis=1),
+                test_q,
+                min_overlap=MIN_OVERLAP[metric],
+            )
+        except AelibError:  # too few settings
+            value = math.nan
+        return value, low, high
+
+    value, low, high = measure(np.arange(len(images)))
+    if math.isnan(value):
+        return {**empty, "from": low, "to": high}
+    generator = np.random.default_rng(seed)
+    draws = [measure(generator.integers(0, len(images), len(images)))[0] for _ in range(BOOTSTRAP_RESAMPLES)]
+    ci_low, ci_high = np.nanpercentile(draws, [2.5, 97.5])
+    return {"bd_rate": value, "from": low, "to": high, "ci_low": float(ci_low), "ci_high": float(ci_high)}
+
+
+def _bd_row(per_image: pd.DataFrame, reference: str, test: str) -> dict:
+    row = {}
+    for metric in BD_METRICS:
+        result = bd_rate_with_interval(per_image, reference, test, metric)
+        row[f"bd_rate_{metric}"] = result["bd_rate"]
+        for key in ("ci_low", "ci_high", "from", "to"):
+            row[f"{metric}_{key}"] = result[key]
+    return row
+
+
+def _curve_methods(per_image: pd.DataFrame) -> list[str]:
+    """Methods with enough settings for a curve (the paper's single models are left out)."""
+    settings = per_image.groupby("method", sort=False)["setting"].nunique()
+    return [method for method, count in settings.items() if count >= MIN_POINTS]
+
+
+def bd_rate_table(per_image: pd.DataFrame, reference: str = REFERENCE_METHOD) -> pd.DataFrame:
+    """BD-rate (%) of every curve against the reference, per metric, with shared range and 95 % interval.
+
+    Columns per metric m of :data:`BD_METRICS`: ``bd_rate_m``, ``m_ci_low``,
+    ``m_ci_high``, ``m_from``, ``m_to``.
+    """
     return pd.DataFrame(
         [
-            {
-                "family": family,
-                "against": codec,
-                **_bd_row(points[points["method"] == codec], points[points["method"] == family]),
-            }
+            {"method": method, **_bd_row(per_image, reference, method)}
+            for method in _curve_methods(per_image)
+            if method != reference
+        ]
+    )
+
+
+def ours_against_each(per_image: pd.DataFrame, ours: list[str]) -> pd.DataFrame:
+    """BD-rate (%) of each of our families against each classical codec, with shared ranges and intervals."""
+    present = set(per_image["method"])
+    classical = [method for method in CLASSICAL_SWEEPS if method in present]
+    return pd.DataFrame(
+        [
+            {"family": family, "against": codec, **_bd_row(per_image, codec, family)}
             for family in ours
             for codec in classical
         ]
     )
 
 
-METRIC_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS"}
+METRIC_UNITS = {"psnr": " dB", "ssim_db": " dB", "ms_ssim_db": " dB", "lpips": ""}
 
 
-def findings(table: pd.DataFrame) -> str:
-    """Markdown sentences from :func:`ours_against_each` tables (with a test_set column): where we win and lose."""
+def format_bd(row: pd.Series, metric: str) -> str:
+    """One BD-rate cell in words: "−24.1 % [−30.2, −18.0] over 28.6–32.0 dB", or "no overlap (…)"."""
+    unit = METRIC_UNITS[metric]
+    span = f"{row[f'{metric}_from']:.3g}–{row[f'{metric}_to']:.3g}{unit}"
+    value = row[f"bd_rate_{metric}"]
+    if math.isnan(value):
+        if not row[f"{metric}_to"] > row[f"{metric}_from"]:
+            return "no overlap"
+        return f"no overlap (shared {span})"
+    return f"{value:+.1f} % [{row[f'{metric}_ci_low']:+.1f}, {row[f'{metric}_ci_high']:+.1f}] over {span}"
+
+
+def readable_bd_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A BD-rate table with one cell per metric in words (:func:`format_bd`), for Markdown."""
+    keys = [
+        c for c in table.columns if not c.startswith("bd_rate_") and not any(c.startswith(f"{m}_") for m in BD_METRICS)
+    ]
+    readable = table[keys].copy()
+    for metric, name in BD_METRICS.items():
+        readable[name if metric != "ssim_db" and metric != "ms_ssim_db" else f"{name} (dB)"] = [
+            format_bd(row, metric) for _, row in table.iterrows()
+        ]
+    return readable
+
+
+def strongest_codec(bd_table: pd.DataFrame, metric: str = "psnr") -> str:
+    """The classical codec with the lowest BD-rate against the reference in metric (from :func:`bd_rate_table`).
+
+    The reference itself when no other classical curve overlaps it.
+    """
+    classical = bd_table[bd_table["method"].isin(CLASSICAL_SWEEPS)].dropna(subset=[f"bd_rate_{metric}"])
+    if classical.empty:
+        return REFERENCE_METHOD
+    return str(classical.loc[classical[f"bd_rate_{metric}"].idxmin(), "method"])
+
+
+def _verdict(ci_low: float, ci_high: float) -> str:
+    if ci_high < 0:
+        return " — fewer bits"
+    if ci_low > 0:
+        return " — more bits"
+    return " — level (the interval holds 0)"
+
+
+def findings(table: pd.DataFrame, strongest: dict[str, str]) -> str:
+    """Markdown sentences: each family against the strongest classical codec of each test set, per metric.
+
+    Args:
+        table: :func:`ours_against_each` tables with a test_set column.
+        strongest: test set → the classical codec to compare with (:func:`strongest_codec`).
+    """
     lines = []
     for (test_set, family), rows in table.groupby(["test_set", "family"], sort=False):
-        for _, row in rows.iterrows():
-            parts = []
-            for metric, name in METRIC_NAMES.items():
-                value = row[f"bd_rate_{metric}"]
-                if math.isnan(value):
-                    parts.append(f"{name} n/a")
-                else:
-                    parts.append(f"{name} {value:+.1f} % ({'fewer' if value < 0 else 'more'} bits)")
-            lines.append(f"- **{test_set}**, {family} against {row['against']}: " + ", ".join(parts))
+        row = rows[rows["against"] == strongest[test_set]].iloc[0]
+        parts = []
+        for metric, name in BD_METRICS.items():
+            label = f"{name} (dB)" if metric.endswith("_db") else name
+            value = row[f"bd_rate_{metric}"]
+            verdict = "" if math.isnan(value) else _verdict(row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
+            parts.append(f"{label} {format_bd(row, metric)}{verdict}")
+        lines.append(f"- **{test_set}**, {family} against {row['against']}: " + "; ".join(parts))
     return "\n".join(lines)
 
 

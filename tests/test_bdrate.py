@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from aelib.bdrate import bd_rate
+from aelib.bdrate import bd_rate, shared_range, to_decibels
 from aelib.errors import AelibError
 
 PSNR = np.array([28.0, 31.0, 34.0, 37.0, 40.0])
@@ -38,3 +38,51 @@ def test_curves_that_do_not_overlap_give_nan_and_short_curves_are_refused():
     assert math.isnan(bd_rate(RATES, PSNR, RATES, PSNR + 20))
     with pytest.raises(AelibError, match="at least 4"):
         bd_rate(RATES[:3], PSNR[:3], RATES, PSNR)
+
+
+# The bjontegaard package's own example (its README), and a face-like pair of curves whose ranges differ.
+PACKAGE_EXAMPLE = (
+    [9487.76, 4593.60, 2486.44, 1358.24],
+    [40.037, 38.615, 36.845, 34.851],
+    [9787.80, 4469.00, 2451.52, 1356.24],
+    [40.121, 38.651, 36.970, 34.987],
+)
+FACES = (
+    [0.29, 0.46, 0.69, 0.87, 1.02, 1.26, 1.63, 2.11, 3.54],
+    [18.6, 21.0, 23.4, 24.8, 25.7, 26.9, 28.2, 29.6, 33.5],
+    [0.08, 0.16, 0.30, 0.48, 0.97],
+    [21.6, 24.5, 27.4, 29.9, 32.8],
+)
+
+
+@pytest.mark.parametrize("points", [PACKAGE_EXAMPLE, FACES], ids=["package-example", "faces"])
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_bd_rate_equals_the_bjontegaard_package(points, method):
+    bjontegaard = pytest.importorskip("bjontegaard")
+    expected = bjontegaard.bd_rate(*points, method=method, require_matching_points=False, min_overlap=0)
+    assert bd_rate(*points, method=method) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_points_given_in_any_order_or_with_repeated_qualities_give_the_same_number():
+    reference_rates, reference_q, test_rates, test_q = FACES
+    order = np.argsort(np.asarray(test_q))[::-1]
+    shuffled = bd_rate(reference_rates, reference_q, np.asarray(test_rates)[order], np.asarray(test_q)[order])
+    assert shuffled == pytest.approx(bd_rate(*FACES), abs=1e-12)
+    # A setting that repeats a quality at another rate counts once, at the geometric mean of its rates.
+    repeated = bd_rate(reference_rates + [2.0], reference_q + [28.2], test_rates, test_q)
+    merged_rates = list(reference_rates)
+    merged_rates[6] = math.sqrt(1.63 * 2.0)
+    assert repeated == pytest.approx(bd_rate(merged_rates, reference_q, test_rates, test_q), abs=1e-12)
+
+
+def test_too_little_overlap_gives_nan_and_the_shared_range_says_why():
+    assert shared_range(PSNR, PSNR + 4.5) == (32.5, 40.0)
+    assert not math.isnan(bd_rate(RATES, PSNR, RATES, PSNR + 11.5, min_overlap=0.0))
+    assert math.isnan(bd_rate(RATES, PSNR, RATES, PSNR + 11.5, min_overlap=1.0))  # 0.5 dB shared
+    with pytest.raises(AelibError, match="unknown BD-rate method"):
+        bd_rate(RATES, PSNR, RATES, PSNR, method="akima")
+
+
+def test_decibels_of_similarity_by_hand():
+    assert to_decibels([0.9, 0.99, 0.999]) == pytest.approx([10.0, 20.0, 30.0])
+    assert np.isinf(to_decibels(1.0))

@@ -9,6 +9,7 @@ import papermill
 import pytest
 from PIL import Image
 
+from aelib import ratedistortion as rd
 from aelib.errors import AelibError
 from aelib.pipeline import (
     DATA_NOTEBOOK,
@@ -141,6 +142,7 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
         "tables/rd_points_test.csv",
         "tables/rd_points_second.csv",
         "tables/rd_bd_rate.md",
+        "tables/rd_codecs.md",
         "tables/rd_bd_rate_ours.csv",
         "figures/rd_curves_test.png",
         "figures/rd_curves_second.png",
@@ -158,12 +160,14 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
     assert "smoke test" in text and "embedded default" in text and "![" in text
     assert "## Rate–distortion (notebook 06)" in text and "rd_curves_second.png" in text
     points = pd.read_csv(out / "tables" / "rd_points_test.csv")
-    assert {"JPEG 4:2:0", "JPEG 4:4:4", "WebP", "JPEG 2000", "AVIF", "ours (hybrid)", "ours (mse)", "3-layer"} == set(
-        points["method"]
-    )
+    assert {*rd.CLASSICAL_SWEEPS, "ours (hybrid)", "ours (mse)", "3-layer"} == set(points["method"])
     assert (points.groupby("method").size().drop("3-layer") >= 5).all()
     assert points[["bpp", "psnr", "ssim", "ms_ssim", "lpips"]].notna().all().all()
     assert set(pd.read_csv(out / "tables" / "rd_bd_rate.csv")["test_set"]) == {"test", "second"}
+    assert (
+        "Strongest classical codec" in text
+        and "JPEG rows: JPEG 4:2:0: libjpeg-turbo" in (out / "tables" / "table1_test.md").read_text()
+    )
     manifest = json.loads((out / "runs" / "manifest.json").read_text())
     assert set(manifest["steps"]) == {step.key for step in plan_steps((3,))}
 
@@ -220,6 +224,8 @@ def test_a_committed_example_run_explains_itself_and_a_users_run_stays_protected
 
     mine = tmp_path / "mine"
     (mine / "runs").mkdir(parents=True)
-    (mine / "runs" / "manifest.json").write_text(json.dumps({"settings": ReproduceSettings().resume_key(), "steps": {}}))
+    (mine / "runs" / "manifest.json").write_text(
+        json.dumps({"settings": ReproduceSettings().resume_key(), "steps": {}})
+    )
     with pytest.raises(AelibError, match=r"holds a run with other settings \(epochs None → 1"):
         _start_manifest(mine, other, "aelib reproduce --epochs 1", force=False)

@@ -48,42 +48,78 @@ def test_curves_average_each_setting_over_its_images():
     assert points["images"].tolist() == [2, 2]
 
 
-def _points(method: str, scale: float) -> pd.DataFrame:
+def _per_image(method: str, scale: float, images: int = 4, noise: float = 0.0) -> pd.DataFrame:
+    """Rows of a curve of five settings on a few images; the rates are scale × a common curve (× noise per image)."""
     quality = np.array([30.0, 33.0, 36.0, 39.0, 42.0])
     rates = np.array([0.3, 0.5, 0.8, 1.3, 2.1]) * scale
-    return pd.DataFrame(
-        {
-            "method": method,
-            "setting": range(5),
-            "bpp": rates,
-            "psnr": quality,
-            "ssim": quality / 50,
-            "ms_ssim": quality / 45,
-            "lpips": 1 / quality,
-        }
-    )
+    generator = np.random.default_rng(len(method))
+    rows = []
+    for setting, (q, rate) in enumerate(zip(quality, rates)):
+        for image in range(images):
+            rows.append(
+                {
+                    "method": method,
+                    "setting": setting,
+                    "image": f"im{image}",
+                    "bpp": rate * (1 + noise * generator.standard_normal()),
+                    "psnr": q,
+                    "ssim": 1 - 10 ** (-q / 30),
+                    "ms_ssim": 1 - 10 ** (-q / 20),
+                    "lpips": 10 / q if image < 2 else math.nan,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def test_bd_rate_tables_against_jpeg_and_against_each_codec():
-    points = pd.concat(
+    per_image = pd.concat(
         [
-            _points("JPEG 4:2:0", 1.0),
-            _points("WebP", 0.5),
-            _points("ours (mse)", 0.8),
-            _points("3-layer", 1.0).iloc[:1],
+            _per_image("JPEG 4:2:0", 1.0),
+            _per_image("WebP", 0.5),
+            _per_image("ours (mse)", 0.8),
+            _per_image("3-layer", 1.0).iloc[:4].assign(setting="paper"),
         ],
         ignore_index=True,
     )
-    table = rd.bd_rate_table(points)
+    table = rd.bd_rate_table(per_image)
     assert table["method"].tolist() == ["WebP", "ours (mse)"]  # the single point is no curve
-    for metric in rd.METRICS:
+    for metric in rd.BD_METRICS:
         assert table[f"bd_rate_{metric}"].tolist() == pytest.approx([-50.0, -20.0])
-    standing = rd.ours_against_each(points, ["ours (mse)"])
+        # Every image scales by the same factor, so every resample gives the same number.
+        assert table[f"{metric}_ci_low"].tolist() == pytest.approx([-50.0, -20.0])
+    assert table.loc[0, "psnr_from"] == 30.0 and table.loc[0, "psnr_to"] == 42.0
+    assert table.loc[0, "ms_ssim_db_to"] == pytest.approx(42.0 / 2)  # MS-SSIM in dB: -10·log10(10^(-q/20))
+    standing = rd.ours_against_each(per_image, ["ours (mse)"])
     assert standing["against"].tolist() == ["JPEG 4:2:0", "WebP"]
     assert standing["bd_rate_psnr"].tolist() == pytest.approx([-20.0, 60.0])
-    text = rd.findings(standing.assign(test_set="test"))
-    assert "ours (mse) against WebP: PSNR +60.0 % (more bits)" in text
-    assert "against JPEG 4:2:0: PSNR -20.0 % (fewer bits)" in text
+    text = rd.findings(standing.assign(test_set="test"), {"test": "WebP"})
+    assert "ours (mse) against WebP: PSNR +60.0 % [+60.0, +60.0] over 30–42 dB — more bits" in text
+    assert rd.strongest_codec(table) == "WebP"
+
+
+def test_bootstrap_interval_holds_the_estimate_and_widens_with_spread_between_images():
+    per_image = pd.concat([_per_image("JPEG 4:2:0", 1.0, 30, 0.2), _per_image("AVIF", 0.7, 30, 0.2)], ignore_index=True)
+    result = rd.bd_rate_with_interval(per_image, "JPEG 4:2:0", "AVIF", "psnr")
+    assert result["ci_low"] < result["bd_rate"] < result["ci_high"]
+    assert -40 < result["bd_rate"] < -20 and result["ci_high"] - result["ci_low"] > 1
+    lpips_only = rd.bd_rate_with_interval(per_image, "JPEG 4:2:0", "AVIF", "lpips")
+    assert lpips_only["from"] == pytest.approx(10 / 42) and not math.isnan(lpips_only["bd_rate"])
+
+
+def test_curves_that_barely_meet_read_no_overlap():
+    shifted = _per_image("WebP", 1.0).assign(psnr=lambda t: t["psnr"] + 11.5)
+    per_image = pd.concat([_per_image("JPEG 4:2:0", 1.0), shifted], ignore_index=True)
+    row = rd.bd_rate_table(per_image).iloc[0]
+    assert math.isnan(row["bd_rate_psnr"]) and (row["psnr_from"], row["psnr_to"]) == (41.5, 42.0)
+    assert rd.format_bd(row, "psnr") == "no overlap (shared 41.5–42 dB)"
+    assert rd.readable_bd_table(rd.bd_rate_table(per_image))["PSNR"].tolist() == ["no overlap (shared 41.5–42 dB)"]
+
+
+def test_the_codec_table_states_every_codec_and_its_header():
+    table = rd.classical_codecs_table()
+    assert table["method"].tolist() == list(rd.CLASSICAL_SWEEPS)
+    assert len(table) >= 7 and (table["header bytes"] > 0).all()
+    assert table["implementation"].str.contains("through").all()
 
 
 def test_classical_rows_are_real_file_sizes_and_metrics(photos):
@@ -97,7 +133,9 @@ def test_classical_rows_are_real_file_sizes_and_metrics(photos):
     assert row["ms_ssim"] == pytest.approx(ms_ssim(photos[1], result.decoded))
     assert rows["lpips"].notna().tolist() == [True, False, True, False]
     first = rows[(rows["setting"] == 10) & (rows["image"] == "a")].iloc[0]
-    assert first["lpips"] == pytest.approx(lpips(photos[0], encode_with_codec(photos[0], "jpeg444", 10).decoded), abs=1e-6)
+    assert first["lpips"] == pytest.approx(
+        lpips(photos[0], encode_with_codec(photos[0], "jpeg444", 10).decoded), abs=1e-6
+    )
 
 
 def test_lpips_reference_handles_images_of_different_sizes(photos):
