@@ -83,19 +83,19 @@ PROFILES = {
     "study": Profile(
         name="study",
         epochs=3,
-        embedded_epochs=8,
+        embedded_epochs=6,
         embedded_batch_size=16,
         rate_weight=0.05,
         schedule=(50, 50),
         rd_steps=(8000, 600),
-        embedded_rd_steps=(700, 70),
-        embedded_rd_test_images=50,
+        embedded_rd_steps=(500, 50),
+        embedded_rd_test_images=30,
         embedded_lpips_images=(20, 2),
         description=(
             "3 epochs instead of the paper's 40 so that four depths train on 2 CPU cores in about an hour "
-            "(4,800 face images; 8 epochs of batch 16 on the embedded default, so that the whole run fits in 30 minutes), and a rate "
+            "(4,800 face images; 6 epochs of batch 16 on the embedded default, so that the whole run fits in 30 minutes), and a rate "
             "term λ = 0.05 that makes the .aec files smaller at equal SSIM; the rate–distortion families "
-            "train a base model for 8,000 steps and each λ for 600 (700 and 70 on the embedded default)"
+            "train a base model for 8,000 steps and each λ for 600 (500 and 50 on the embedded default)"
         ),
     ),
     "paper": Profile(

@@ -415,6 +415,12 @@ def _settings_by_images(rows: pd.DataFrame, column: str, images: list[str]) -> n
     return rows.pivot_table(index="setting", columns="image", values=column, aggfunc="first")[images].to_numpy()
 
 
+def _measured_throughout(rows: pd.DataFrame, column: str) -> set[str]:
+    """The images whose column is measured at every setting of rows."""
+    complete = rows[column].notna().groupby(rows["image"]).all()
+    return set(complete[complete].index)
+
+
 def bd_rate_with_interval(
     per_image: pd.DataFrame, reference: str, test: str, metric: str, seed: int = DEFAULT_SEED
 ) -> dict:
@@ -438,10 +444,8 @@ def bd_rate_with_interval(
     """
     column = _PER_IMAGE_COLUMN[metric]
     rows = {name: per_image[per_image["method"] == name] for name in (reference, test)}
-    measured = [
-        set(r.groupby("image")[column].apply(lambda v: v.notna().all()).loc[lambda ok: ok].index) for r in rows.values()
-    ]
-    images = [name for name in dict.fromkeys(rows[test]["image"]) if name in measured[0] & measured[1]]
+    measured = set.intersection(*(_measured_throughout(r, column) for r in rows.values()))
+    images = [name for name in dict.fromkeys(rows[test]["image"]) if name in measured]
     empty = {"bd_rate": math.nan, "from": math.nan, "to": math.nan, "ci_low": math.nan, "ci_high": math.nan}
     if not images:
         return empty
