@@ -166,7 +166,10 @@ def reproduce_settings(args: argparse.Namespace):
 def _reproduce(args: argparse.Namespace) -> None:
     from aelib.pipeline import run_reproduce
 
-    run_reproduce(reproduce_settings(args), args.out, force=args.force, command=" ".join(["aelib", *sys.argv[1:]]))
+    # --force changes which steps run, not what they compute, so the recorded command leaves it out: a fresh
+    # clone's plain `make reproduce` then matches the committed example's provenance word for word.
+    command = " ".join(["aelib", *(word for word in sys.argv[1:] if word != "--force")])
+    run_reproduce(reproduce_settings(args), args.out, force=args.force, command=command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce",
         help="run the numbered notebooks for every depth and write the study's results",
         description=(
-            "Run notebooks 01-04 with papermill (01 once, 02-04 per depth), then write the combined Table 1, "
-            "Figure 14 and README.md. Finished steps are skipped unless --force."
+            "Run the numbered notebooks with papermill (01 once, 02-04 per depth, then 06), then write the combined "
+            "Table 1, Figure 14, the rate-distortion tables and README.md. Finished steps are skipped unless --force."
         ),
     )
     _add_data_arguments(reproduce)

@@ -472,10 +472,11 @@ def run_reproduce(
             _write_manifest(output_dir, manifest)
             display.status(label, f"finished in {_format_duration(seconds)}", True)
         _write_manifest(output_dir, manifest)
-        readme = write_summary(output_dir, settings, manifest)
-        if is_committed_example(output_dir):
-            folder = output_dir.resolve().relative_to(project_root()).as_posix()
-            update_readme_block(project_root() / "README.md", folder, readme_findings(output_dir))
+        with display.capturing():  # the summary's tables may start TensorFlow, whose start-up lines go to the log
+            readme = write_summary(output_dir, settings, manifest)
+            if is_committed_example(output_dir):
+                folder = output_dir.resolve().relative_to(project_root()).as_posix()
+                update_readme_block(project_root() / "README.md", folder, readme_findings(output_dir))
         display.status(f"wrote {readme}; the notebooks' output is in {output_dir / 'runs' / LOG_FILE}", final=True)
     finally:
         logger.removeHandler(display)

@@ -40,6 +40,19 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(args, message):
     assert len(errors) == 1 and message in errors[0]
 
 
+def test_reproduce_records_its_command_without_force(monkeypatch):
+    import aelib.pipeline
+
+    recorded = {}
+    monkeypatch.setattr(
+        aelib.pipeline, "run_reproduce", lambda settings, out, force, command: recorded.update(locals())
+    )
+    monkeypatch.setattr(sys, "argv", ["aelib", "reproduce", "--depths", "3", "--force", "--out", "x"])
+    main(sys.argv[1:])
+    assert recorded["force"] is True
+    assert recorded["command"] == "aelib reproduce --depths 3 --out x"
+
+
 def test_train_then_evaluate_on_the_embedded_data(tmp_path, capsys):
     common = ["--size", "32", "--limit", "60", "--seed", "4"]
     assert (

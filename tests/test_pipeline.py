@@ -76,7 +76,7 @@ def test_bad_settings_are_one_line_errors(kwargs, message):
 
 
 def test_profiles_choose_epochs_by_data(tmp_path):
-    assert (ReproduceSettings().training_epochs, ReproduceSettings().training_batch_size) == (8, 16)
+    assert (ReproduceSettings().training_epochs, ReproduceSettings().training_batch_size) == (6, 16)
     folder = ReproduceSettings(data_dir=str(tmp_path))
     assert (folder.training_epochs, folder.training_batch_size) == (3, 64)
     paper = ReproduceSettings(profile="paper")
