@@ -523,6 +523,11 @@ def ours_against_each(per_image: pd.DataFrame, ours: list[str]) -> pd.DataFrame:
 METRIC_UNITS = {"psnr": " dB", "ssim_db": " dB", "ms_ssim_db": " dB", "lpips": ""}
 
 
+def _metric_label(metric: str) -> str:
+    """A BD metric's name in tables: "PSNR", "MS-SSIM (dB)", …"""
+    return f"{BD_METRICS[metric]} (dB)" if metric.endswith("_db") else BD_METRICS[metric]
+
+
 def format_bd(row: pd.Series, metric: str) -> str:
     """One BD-rate cell in words: "−24.1 % [−30.2, −18.0] over 28.6–32.0 dB", or "no overlap (…)"."""
     unit = METRIC_UNITS[metric]
@@ -541,10 +546,8 @@ def readable_bd_table(table: pd.DataFrame) -> pd.DataFrame:
         c for c in table.columns if not c.startswith("bd_rate_") and not any(c.startswith(f"{m}_") for m in BD_METRICS)
     ]
     readable = table[keys].copy()
-    for metric, name in BD_METRICS.items():
-        readable[name if metric != "ssim_db" and metric != "ms_ssim_db" else f"{name} (dB)"] = [
-            format_bd(row, metric) for _, row in table.iterrows()
-        ]
+    for metric in BD_METRICS:
+        readable[_metric_label(metric)] = [format_bd(row, metric) for _, row in table.iterrows()]
     return readable
 
 
@@ -578,8 +581,8 @@ def findings(table: pd.DataFrame, strongest: dict[str, str]) -> str:
     for (test_set, family), rows in table.groupby(["test_set", "family"], sort=False):
         row = rows[rows["against"] == strongest[test_set]].iloc[0]
         parts = []
-        for metric, name in BD_METRICS.items():
-            label = f"{name} (dB)" if metric.endswith("_db") else name
+        for metric in BD_METRICS:
+            label = _metric_label(metric)
             value = row[f"bd_rate_{metric}"]
             verdict = "" if math.isnan(value) else _verdict(row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
             parts.append(f"{label} {format_bd(row, metric)}{verdict}")
