@@ -32,6 +32,7 @@ _LAZY = {
     "load_model": "aelib.models",
     "HybridLoss": "aelib.losses",
     "train_autoencoder": "aelib.train",
+    "calibrate_output": "aelib.calibration",
     "CodecModel": "aelib.codec",
     "encode": "aelib.codec",
     "decode": "aelib.codec",

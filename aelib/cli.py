@@ -1,4 +1,4 @@
-"""The ``aelib`` command line: train, evaluate, compress, decompress, info.
+"""The ``aelib`` command line: train, calibrate, evaluate, compress, decompress, info, reproduce.
 
 Every problem with the user's input ends in one line on stderr and exit
 status 2, never a traceback. Existing outputs are kept unless ``--force``.
@@ -66,6 +66,28 @@ def _train(args: argparse.Namespace) -> None:
         f"trained {name} for {len(result.history)} epoch(s) in {time.perf_counter() - start:.0f} s; best val_loss {best:.4f}"
     )
     print(f"saved {result.model_path} (fingerprint {result.codec.fingerprint}) and {result.history_path}")
+
+
+def _calibrate(args: argparse.Namespace) -> None:
+    from aelib.data import describe_source, load_dataset
+
+    if not Path(args.model).is_file():
+        raise AelibError(f"model file not found: {args.model}")
+    out = Path(args.out)
+    if out.suffix != ".keras":
+        raise AelibError(f"--out must name a .keras file, got {out}")
+    refuse_overwrite([out, out.with_name(out.stem + ENTROPY_SUFFIX)], args.force)
+    dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
+    print(f"data: {describe_source(args.data)}: {len(dataset.train)} training images")
+    from aelib.calibration import calibrate_output
+    from aelib.codec import load_codec_model, make_codec_model, save_codec_model
+
+    autoencoder = load_codec_model(args.model).autoencoder
+    calibration = calibrate_output(autoencoder, dataset.train)
+    codec = make_codec_model(autoencoder, dataset.train)
+    save_codec_model(codec, out)
+    print(f"output calibration: {calibration.describe()}")
+    print(f"saved {out} (fingerprint {codec.fingerprint})")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -213,6 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress: 0 none, 1 bar, 2 a line per epoch"
     )
     train.set_defaults(run=_train)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit a trained model's output colours on its training split",
+        description=(
+            "Fit each output channel's gain and offset on the training split (aelib.calibration) and save the "
+            "model with refitted entropy tables. Training already does this; use it on models trained before."
+        ),
+    )
+    calibrate.add_argument("--model", required=True, help="a .keras model with its .entropy.npz tables beside it")
+    _add_data_arguments(calibrate)
+    calibrate.add_argument("--out", required=True, help="the calibrated .keras file to write")
+    calibrate.add_argument("--force", action="store_true", help="overwrite an existing model (e.g. --out = --model)")
+    calibrate.set_defaults(run=_calibrate)
 
     evaluate = commands.add_parser(
         "evaluate",

@@ -8,8 +8,10 @@ component is logged per epoch to a CSV beside the saved ``.keras`` model.
 Beyond the paper, the decoder learns to work from quantised latents: during
 training it sees the encoder's output plus uniform noise in [-0.5, 0.5)
 (Ballé et al., 2017), and validation rounds the latents as the codec does.
-After training, the entropy tables are fitted to the training split's latents
-and saved beside the model, so the model writes real ``.aec`` files.
+After training, each output channel's gain and offset are fitted on the
+training split (:mod:`aelib.calibration`: the hybrid loss leaves the decoded
+colours a few levels dark), then the entropy tables are fitted to the training
+split's latents and saved beside the model, so the model writes real ``.aec`` files.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from aelib.calibration import OutputCalibration, calibrate_output
 from aelib.codec import CodecModel, make_codec_model, save_codec_model
 from aelib.config import TrainConfig
 from aelib.errors import AelibError
@@ -40,13 +43,15 @@ class TrainResult:
     """What a training run produced.
 
     Attributes:
-        model: the trained autoencoder (best validation weights).
+        model: the trained autoencoder (best validation weights, output calibrated).
+        calibration: the output gain and offset fitted after training, already in the model.
         codec: the model with its entropy tables, fitted on the training images.
         history: one row per epoch, a column per loss component (train and ``val_``).
         model_path, history_path: where they were saved, or None.
     """
 
     model: keras.Model
+    calibration: OutputCalibration
     codec: CodecModel
     history: pd.DataFrame
     model_path: Path | None
@@ -534,7 +539,9 @@ def train_model(
     optimizer, the early-stopping state and the history. Started again with the
     same arguments after an interruption (even SIGKILL), it continues after the
     last finished epoch; the data order, crops and noise are functions of
-    (seed, epoch, step), so the result is the uninterrupted run's.
+    (seed, epoch, step), so the result is the uninterrupted run's. After the
+    last epoch, the best weights are restored and the output calibrated
+    (:func:`aelib.calibration.calibrate_output`) on the training images.
 
     Saves ``{autoencoder.name}.keras``, its tables and ``{autoencoder.name}_history.csv`` in out_dir when given.
     """
@@ -598,6 +605,9 @@ def train_model(
             print(_epoch_line(name, config, row, progress), flush=True)
     if best_weights is not None:
         autoencoder.set_weights(best_weights)
+    calibration = calibrate_output(autoencoder, train_images)
+    if verbose:
+        print(f"{name}: output calibration fitted on the training images: {calibration.describe()}", flush=True)
     history = pd.DataFrame(progress.history)
     codec = make_codec_model(autoencoder, train_images)
 
@@ -611,4 +621,4 @@ def train_model(
         with atomic_output(history_path) as temporary:
             history.to_csv(temporary, index=False)
         checkpoint.unlink(missing_ok=True)
-    return TrainResult(autoencoder, codec, history, model_path, history_path)
+    return TrainResult(autoencoder, calibration, codec, history, model_path, history_path)

@@ -182,3 +182,22 @@ def test_compress_test_split_takes_the_held_out_images_only(trained_model, tmp_p
     )
     assert sorted(p.name for p in (tmp_path / "o").glob("*.aec")) == sorted(n.replace(".png", ".aec") for n in expected)
     assert len(expected) == 2
+
+
+def test_calibrate_writes_a_new_model_whose_colours_match_the_training_images(saved, tmp_path, capsys):
+    from aelib.codec import load_codec_model
+    from aelib.data import load_dataset
+
+    common = ["--size", "32", "--limit", "40", "--seed", "4"]
+    out = tmp_path / "calibrated.keras"
+    assert main(["calibrate", "--model", str(saved), *common, "--out", str(out)]) == 0
+    assert "output calibration: R ×" in capsys.readouterr().out
+    train = load_dataset(None, size=32, limit=40, seed=4).train
+
+    def worst_shift(path):
+        decoded = load_codec_model(path).autoencoder(train.astype("float32") / 255.0).numpy() * 255.0
+        return abs(decoded.reshape(-1, 3).mean(axis=0) - train.reshape(-1, 3).mean(axis=0)).max()
+
+    assert worst_shift(out) < 1.0 < worst_shift(saved)
+    assert main(["calibrate", "--model", str(saved), *common, "--out", str(out)]) == 2
+    assert "already exist" in capsys.readouterr().err

@@ -65,6 +65,17 @@ def test_saved_model_reloads_with_the_same_outputs(tiny_run):
     assert reloaded.get_layer("encoder").output.shape[-1] == 32
 
 
+def test_training_ends_with_the_output_calibration(tiny_run):
+    """The calibration is fitted last: fitting it again on the same images changes (almost) nothing."""
+    from aelib.calibration import fit_output_calibration
+
+    train_images, *_, result = tiny_run
+    assert result.calibration.gain.shape == (3,)
+    again = fit_output_calibration(result.model, train_images)
+    np.testing.assert_allclose(again.gain, 1.0, atol=1e-3)
+    np.testing.assert_allclose(again.offset, 0.0, atol=1e-3)
+
+
 def test_training_fits_and_saves_entropy_tables(tiny_run):
     *_, result = tiny_run
     from aelib.codec import entropy_path, load_codec_model
