@@ -7,6 +7,8 @@ status 2, never a traceback. Existing outputs are kept unless ``--force``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from aelib.config import (
     EMBEDDED_TEST_SET,
     ENTROPY_SUFFIX,
     IMAGE_SIZE,
+    MAX_PIXELS,
     PAPER_DEPTHS,
     LossWeights,
     TrainConfig,
@@ -30,6 +33,15 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=IMAGE_SIZE, help="image side in pixels (default %(default)s)")
     parser.add_argument("--limit", type=int, help="use only this many images (a fixed random subset)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the split and of training")
+
+
+def _add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=MAX_PIXELS,
+        help="refuse images with more pixels than this; about 7 bytes of memory per pixel (default %(default)s)",
+    )
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -132,7 +144,7 @@ def _compress(args: argparse.Namespace) -> None:
         if not all(folder.is_dir() for folder in folders):
             raise AelibError("--test-split takes folders only")
         inputs = [folder / name for folder in folders for name in load_dataset(folder, seed=args.seed).test_names]
-    results = compress_files(inputs, load_codec_model(args.model), args.out, args.force)
+    results = compress_files(inputs, load_codec_model(args.model), args.out, args.force, args.max_pixels)
     print(summary_line(results))
 
 
@@ -144,7 +156,7 @@ def _decompress(args: argparse.Namespace) -> None:
         from aelib.codec import load_codec_model
 
         codec = load_codec_model(args.model)
-    results = decompress_files(args.inputs, args.out, codec, args.models_dir, args.force)
+    results = decompress_files(args.inputs, args.out, codec, args.models_dir, args.force, args.max_pixels)
     print(summary_line(results))
 
 
@@ -192,6 +204,10 @@ def _reproduce(args: argparse.Namespace) -> None:
     # clone's plain `make reproduce` then matches the committed example's provenance word for word.
     command = " ".join(["aelib", *(word for word in sys.argv[1:] if word != "--force")])
     run_reproduce(reproduce_settings(args), args.out, force=args.force, command=command)
+
+
+TENSORFLOW_COMMANDS = ("train", "calibrate", "evaluate", "compress", "decompress")
+"""Commands that run a network; ``info`` and ``reproduce`` do not load TensorFlow in this process."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,7 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     compress.add_argument("--model", required=True, help="a .keras model with its .entropy.npz tables beside it")
     compress.add_argument("--out", required=True, help="output folder")
-    compress.add_argument("--force", action="store_true", help="overwrite existing .aec files")
+    compress.add_argument(
+        "--force", action="store_true", help="overwrite existing .aec files (default: keep those of this model, skip)"
+    )
+    _add_max_pixels_argument(compress)
     compress.add_argument(
         "--test-split",
         action="store_true",
@@ -290,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=["results"],
         help="where to look for models by fingerprint (default %(default)s)",
     )
-    decompress.add_argument("--force", action="store_true", help="overwrite existing PNG files")
+    decompress.add_argument(
+        "--force", action="store_true", help="overwrite existing PNG files (default: keep complete ones, skip)"
+    )
+    _add_max_pixels_argument(decompress)
     decompress.set_defaults(run=_decompress)
 
     reproduce = commands.add_parser(
@@ -330,13 +352,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Points file descriptor 2 at /dev/null: TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow and runs one op (which logs once more) with its start-up logging silenced."""
+    with _native_stderr_silenced():
+        import tensorflow as tf
+
+        tf.constant(0) + 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aelib`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command in TENSORFLOW_COMMANDS:
+            _import_tensorflow_quietly()
         args.run(args)
     except AelibError as error:
         print(f"aelib: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a disk or permission problem that no check above could foresee
+        print(f"aelib: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("aelib: error: out of memory; try a smaller image or --max-pixels", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aelib: interrupted", file=sys.stderr)

@@ -5,11 +5,18 @@ encoded, its latents rounded and clipped (:func:`aelib.entropy.quantize`) and
 range-coded with the model's per-channel tables. Decoding reverses each step
 and crops back to the original size.
 
-``.aec`` format, version 1 (all integers big-endian)::
+Images larger than TILE_SIDE on a side go through the encoder and the decoder
+in overlapping tiles (each tile carries a margin wider than the network's
+receptive field, which is cut away), so memory does not grow with the image
+beyond its own pixels and latents; the file is the same as a whole-image pass
+would write, up to the rare latent that a different summation order rounds the
+other way.
+
+``.aec`` format, version 2 (all integers big-endian)::
 
     offset  size  field
     0       4     magic b"\\x89AEC"
-    4       1     format version (1)
+    4       1     format version (2)
     5       8     model fingerprint: first 8 bytes of sha256(weights ‖ tables)
     13      2     original height H (1 … 16384)
     15      2     original width W (1 … 16384)
@@ -17,13 +24,20 @@ and crops back to the original size.
     19      2     latent width w
     21      2     latent channels C
     23      4     payload length in bytes
-    27      4     CRC32 of the payload
+    27      4     CRC32 of bytes 0–26 and the payload: the header is covered too
     31      …     payload: the range coder's 32-bit words, little-endian
 
-A reader checks every field before it allocates or decodes anything: the
-magic, the version, the fingerprint against the model in hand, the sizes
-against the cap and against what the model would produce for H x W, the
-payload length against the bytes present, and the CRC.
+Version 1 had the same layout with a CRC of the payload alone, so a flipped
+bit in the header went unnoticed; version-1 files are refused with a message
+saying so.
+
+A reader checks everything before it allocates or decodes anything: the size,
+magic, version and checksum; the sides against MAX_SIDE and H·W against a
+pixel limit (MAX_PIXELS by default); the fingerprint against the model in hand;
+the latent shape against what the model makes of H x W; and the payload length
+against the bounds the model's tables allow for that many latents. After
+decoding, the payload must be exactly the encoding of the latents it decoded
+to, so no byte is missing, left over or altered.
 """
 
 from __future__ import annotations
@@ -37,7 +51,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from aelib.config import ENTROPY_SUFFIX
+from aelib.config import ENTROPY_SUFFIX, MAX_PIXELS
 from aelib.entropy import (
     EntropyModel,
     decode_symbols,
@@ -52,10 +66,13 @@ from aelib.models import decoder_of, downsampling_factor_of, encoder_of, load_mo
 from aelib.outputs import atomic_output
 
 MAGIC = b"\x89AEC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_SIDE = 16384
 HEADER = struct.Struct(">4sB8sHHHHHII")
+CHECKSUM_OFFSET = HEADER.size - 4
 FINGERPRINT_BYTES = 8
+TILE_SIDE = 1024
+"""Images with a (padded) side above this many pixels are coded in tiles of this side plus a margin."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,11 @@ def load_codec_model(model_path: str | Path) -> CodecModel:
     actual = model_fingerprint(autoencoder, entropy)
     if actual != recorded:
         raise AelibError(f"{tables} records fingerprint {recorded} but the model and tables hash to {actual}")
+    latent_channels = encoder_of(autoencoder).output_shape[-1]
+    if entropy.channels != latent_channels:
+        raise AelibError(
+            f"{tables} codes {entropy.channels} latent channels; the model's encoder gives {latent_channels}"
+        )
     return CodecModel(autoencoder, entropy, actual)
 
 
@@ -162,11 +184,14 @@ def _validate_image(image: np.ndarray) -> None:
         raise AelibError(f"image is {image.shape[0]}x{image.shape[1]}; sides must be 1 … {MAX_SIDE}")
 
 
+def _padding_mode(height: int, width: int) -> str:
+    return "reflect" if min(height, width) > 1 else "edge"
+
+
 def _pad(image: np.ndarray, factor: int) -> np.ndarray:
     """Pads bottom and right to multiples of factor by reflection (edge repetition for 1-pixel sides)."""
     pad_h, pad_w = -image.shape[0] % factor, -image.shape[1] % factor
-    mode = "reflect" if min(image.shape[:2]) > 1 else "edge"
-    return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+    return np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=_padding_mode(*image.shape[:2]))
 
 
 def latent_shape_for(codec: CodecModel, height: int, width: int) -> tuple[int, int, int]:
@@ -175,10 +200,53 @@ def latent_shape_for(codec: CodecModel, height: int, width: int) -> tuple[int, i
     return (-(-height // factor), -(-width // factor), codec.entropy.channels)
 
 
+def tile_margin(codec: CodecModel) -> int:
+    """Latent rows and columns a tile needs around it so that its core is coded as in the whole image.
+
+    The encoder sees sum(k // 2 · stride so far) pixels to each side, the
+    decoder at most sum(k // 2) latents; one latent more for safety.
+    """
+    seen_pixels, stride = 0, 1
+    for layer in encoder_of(codec.autoencoder).layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            seen_pixels += layer.kernel_size[0] // 2 * stride
+            stride *= layer.strides[0]
+    seen_latents = sum(
+        layer.kernel_size[0] // 2
+        for layer in decoder_of(codec.autoencoder).layers
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.Conv2DTranspose)
+    )
+    return max(-(-seen_pixels // codec.factor), seen_latents) + 1
+
+
+def _spans(count: int, step: int) -> list[tuple[int, int]]:
+    return [(start, min(start + step, count)) for start in range(0, count, step)]
+
+
 def _encode_padded(padded: np.ndarray, codec: CodecModel) -> np.ndarray:
     """Integer latents (N, h, w, C) of padded uint8 images (N, H, W, 3), in one encoder call."""
     latents = encoder_of(codec.autoencoder)(padded.astype(np.float32) / 255.0, training=False).numpy()
     return quantize(latents, codec.entropy)
+
+
+def _encode_tiled(image: np.ndarray, codec: CodecModel) -> np.ndarray:
+    """Integer latents (h, w, C) of one large image, tile by tile; the padding is done by index, not by copy."""
+    factor, margin = codec.factor, tile_margin(codec)
+    height, width = image.shape[:2]
+    latent_h, latent_w, channels = latent_shape_for(codec, height, width)
+    mode = _padding_mode(height, width)
+    rows = np.pad(np.arange(height), (0, latent_h * factor - height), mode=mode)
+    columns = np.pad(np.arange(width), (0, latent_w * factor - width), mode=mode)
+    symbols = np.empty((latent_h, latent_w, channels), np.int32)
+    tile = TILE_SIDE // factor
+    for top, bottom in _spans(latent_h, tile):
+        for left, right in _spans(latent_w, tile):
+            r0, r1 = max(0, top - margin), min(latent_h, bottom + margin)
+            c0, c1 = max(0, left - margin), min(latent_w, right + margin)
+            pixels = image[rows[r0 * factor : r1 * factor, None], columns[None, c0 * factor : c1 * factor]]
+            core = _encode_padded(pixels[None], codec)[0]
+            symbols[top:bottom, left:right] = core[top - r0 : bottom - r0, left - c0 : right - c0]
+    return symbols
 
 
 def _decode_cropped(symbols: np.ndarray, codec: CodecModel, height: int, width: int) -> np.ndarray:
@@ -187,31 +255,54 @@ def _decode_cropped(symbols: np.ndarray, codec: CodecModel, height: int, width: 
     return np.clip(np.rint(output[:, :height, :width] * 255.0), 0, 255).astype(np.uint8)
 
 
+def _decode_tiled(symbols: np.ndarray, codec: CodecModel, height: int, width: int) -> np.ndarray:
+    """The uint8 image (height, width, 3) of one large latent (h, w, C), tile by tile."""
+    factor, margin = codec.factor, tile_margin(codec)
+    latent_h, latent_w = symbols.shape[:2]
+    image = np.empty((height, width, 3), np.uint8)
+    tile = TILE_SIDE // factor
+    for top, bottom in _spans(latent_h, tile):
+        for left, right in _spans(latent_w, tile):
+            r0, r1 = max(0, top - margin), min(latent_h, bottom + margin)
+            c0, c1 = max(0, left - margin), min(latent_w, right + margin)
+            decoded = _decode_cropped(symbols[None, r0:r1, c0:c1], codec, (r1 - r0) * factor, (c1 - c0) * factor)[0]
+            y0, y1 = top * factor, min(bottom * factor, height)
+            x0, x1 = left * factor, min(right * factor, width)
+            image[y0:y1, x0:x1] = decoded[y0 - r0 * factor : y1 - r0 * factor, x0 - c0 * factor : x1 - c0 * factor]
+    return image
+
+
+def _is_large(codec: CodecModel, height: int, width: int) -> bool:
+    return max(latent_shape_for(codec, height, width)[:2]) * codec.factor > TILE_SIDE
+
+
 def quantized_latents(image: np.ndarray, codec: CodecModel) -> np.ndarray:
     """The integer latents (h, w, C) that :func:`encode` writes for image."""
     _validate_image(image)
+    if _is_large(codec, *image.shape[:2]):
+        return _encode_tiled(image, codec)
     return _encode_padded(_pad(image, codec.factor)[None], codec)[0]
 
 
 def decode_latents(symbols: np.ndarray, codec: CodecModel, height: int, width: int) -> np.ndarray:
     """Runs the decoder on integer latents and crops to H x W, as uint8."""
+    if _is_large(codec, height, width):
+        return _decode_tiled(symbols, codec, height, width)
     return _decode_cropped(symbols[None], codec, height, width)[0]
+
+
+def _checksum(header: bytes, payload: bytes) -> int:
+    """CRC32 of an ``.aec`` file without its own checksum field: the header's other fields, then the payload."""
+    return zlib.crc32(payload, zlib.crc32(header[:CHECKSUM_OFFSET]))
 
 
 def _pack(symbols: np.ndarray, height: int, width: int, codec: CodecModel) -> bytes:
     """Entropy-codes integer latents and prefixes the header: the bytes of an ``.aec`` file."""
     payload = encode_symbols(symbols, codec.entropy)
-    header = HEADER.pack(
-        MAGIC,
-        FORMAT_VERSION,
-        bytes.fromhex(codec.fingerprint),
-        height,
-        width,
-        *symbols.shape,
-        len(payload),
-        zlib.crc32(payload),
+    fields = HEADER.pack(
+        MAGIC, FORMAT_VERSION, bytes.fromhex(codec.fingerprint), height, width, *symbols.shape, len(payload), 0
     )
-    return header + payload
+    return fields[:CHECKSUM_OFFSET] + _checksum(fields, payload).to_bytes(4, "big") + payload
 
 
 def encode(image: np.ndarray, codec: CodecModel) -> bytes:
@@ -234,11 +325,12 @@ def encode_batch(images: np.ndarray, codec: CodecModel, batch_size: int = 64) ->
     return files
 
 
-def read_header(data: bytes) -> Header:
-    """Parses and sanity-checks the header of ``.aec`` bytes (no model needed).
+def read_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
+    """Parses and checks the header of ``.aec`` bytes, and the checksum over header and payload (no model needed).
 
     Raises:
-        AelibError: empty, truncated, not an ``.aec`` file, unknown version, or absurd sizes.
+        AelibError: empty, truncated, not an ``.aec`` file, another version, a
+            checksum that does not match, absurd sizes, or more than max_pixels pixels.
     """
     if len(data) == 0:
         raise AelibError("empty file")
@@ -247,42 +339,54 @@ def read_header(data: bytes) -> Header:
     magic, version, fingerprint, height, width, lh, lw, lc, length, crc = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise AelibError("not an .aec file (wrong magic bytes)")
+    if version == 1:
+        raise AelibError("an .aec file of format version 1 (an earlier aelib); compress the image again with this one")
     if version != FORMAT_VERSION:
         raise AelibError(f"unknown .aec format version {version}; this aelib reads version {FORMAT_VERSION}")
+    if length != len(data) - HEADER.size:
+        raise AelibError(
+            f"payload is {len(data) - HEADER.size} bytes, the header says {length} (truncated or extended file)"
+        )
+    if _checksum(data, memoryview(data)[HEADER.size :]) != crc:
+        raise AelibError("CRC32 mismatch: the file is corrupt")
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise AelibError(f"header claims a {height}x{width} image; sides must be 1 … {MAX_SIDE}")
+    if height * width > max_pixels:
+        raise AelibError(
+            f"header claims a {height}x{width} image, {height * width:,} pixels; "
+            f"the limit is {max_pixels:,} (--max-pixels)"
+        )
     if not (1 <= lh <= MAX_SIDE and 1 <= lw <= MAX_SIDE and 1 <= lc):
         raise AelibError(f"header claims an absurd latent shape {lh}x{lw}x{lc}")
     return Header(version, fingerprint.hex(), height, width, (lh, lw, lc), length, crc)
 
 
-def _unpack(data: bytes, codec: CodecModel) -> tuple[Header, np.ndarray]:
+def _unpack(data: bytes, codec: CodecModel, max_pixels: int = MAX_PIXELS) -> tuple[Header, np.ndarray]:
     """Checks ``.aec`` bytes against codec and decodes the entropy-coded latents."""
-    header = read_header(data)
+    header = read_header(data, max_pixels)
     if header.fingerprint != codec.fingerprint:
         raise AelibError(f"file was made by model {header.fingerprint}; the model given is {codec.fingerprint}")
     expected = latent_shape_for(codec, header.height, header.width)
     if header.latent_shape != expected:
         raise AelibError(
-            f"header's latent shape {header.latent_shape} does not fit a {header.height}x{header.width} image ({expected})"
+            f"header's latent shape {header.latent_shape} does not fit a "
+            f"{header.height}x{header.width} image ({expected})"
         )
-    payload = data[HEADER.size :]
-    if len(payload) != header.payload_length:
-        raise AelibError(
-            f"payload is {len(payload)} bytes, the header says {header.payload_length} (truncated or extended file)"
-        )
-    if zlib.crc32(payload) != header.crc32:
-        raise AelibError("CRC32 mismatch: the payload is corrupt")
-    return header, decode_symbols(payload, header.latent_shape, codec.entropy)
+    return header, decode_symbols(memoryview(data)[HEADER.size :], header.latent_shape, codec.entropy)
 
 
-def decode(data: bytes, codec: CodecModel) -> np.ndarray:
+def decode(data: bytes, codec: CodecModel, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decompresses ``.aec`` bytes into an (H, W, 3) uint8 image.
+
+    Args:
+        data: the bytes of an ``.aec`` file.
+        codec: the model that wrote it.
+        max_pixels: refuse images with more pixels than this (see MAX_PIXELS).
 
     Raises:
         AelibError: for any file that is not a valid ``.aec`` of this model, with the reason.
     """
-    header, symbols = _unpack(data, codec)
+    header, symbols = _unpack(data, codec, max_pixels)
     return decode_latents(symbols, codec, header.height, header.width)
 
 

@@ -48,6 +48,11 @@ PAPER_TABLE_1 = {
 MATCHED_JPEG_SUFFIX = " (SSIM-matched)"
 """Ends the name of the JPEG row whose quality matches the model's mean SSIM, e.g. "JPEG q14 (SSIM-matched)"."""
 
+MAX_PIXELS = 150_000_000
+"""Default limit on the pixels (H·W) of an image that aelib reads or decodes: a 12000x12000 photo (144 MP)
+fits, a 16384x16384 ``.aec`` header (268 MP) or a 30000x30000 PNG does not. Coding needs about 7 bytes per
+pixel (the pixels and the latents; the networks run in tiles); ``--max-pixels`` changes it."""
+
 ENTROPY_SUFFIX = ".entropy.npz"
 """A model's entropy tables live beside its ``NAME.keras`` file as ``NAME.entropy.npz``."""
 

@@ -19,7 +19,15 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from aelib.config import DEFAULT_SEED, DEFAULT_SPLIT, EMBEDDED_TEST_SET, IMAGE_EXTENSIONS, IMAGE_SIZE, cache_dir
+from aelib.config import (
+    DEFAULT_SEED,
+    DEFAULT_SPLIT,
+    EMBEDDED_TEST_SET,
+    IMAGE_EXTENSIONS,
+    IMAGE_SIZE,
+    MAX_PIXELS,
+    cache_dir,
+)
 from aelib.errors import AelibError
 from aelib.outputs import atomic_output
 
@@ -44,6 +52,9 @@ class Dataset:
     test_names: tuple[str, ...]
 
 
+CONVERSION_STRIP_ROWS = 512
+
+
 def to_rgb_uint8(image: Image.Image) -> np.ndarray:
     """Converts a Pillow image of any mode to an (H, W, 3) uint8 array.
 
@@ -51,7 +62,7 @@ def to_rgb_uint8(image: Image.Image) -> np.ndarray:
     integer images are scaled to 8 bits (Pillow's own conversion would clip
     them), and transparency is composited over white.
     """
-    image = ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         values = np.asarray(image, dtype=np.float64)
         scale = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
@@ -64,7 +75,14 @@ def to_rgb_uint8(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
-    return np.asarray(image.convert("RGB"))
+    if image.mode != "RGB":
+        return np.asarray(image.convert("RGB"))
+    # Strip by strip: a 12000x12000 photo then needs its Pillow image and the array, not a third copy besides.
+    pixels = np.empty((image.height, image.width, 3), np.uint8)
+    for top in range(0, image.height, CONVERSION_STRIP_ROWS):
+        bottom = min(top + CONVERSION_STRIP_ROWS, image.height)
+        pixels[top:bottom] = np.asarray(image.crop((0, top, image.width, bottom)))
+    return pixels
 
 
 def center_crop_resize(pixels: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray:
@@ -78,21 +96,38 @@ def center_crop_resize(pixels: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray
     return np.asarray(square)
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Reads one image file as an (H, W, 3) uint8 array.
 
+    Args:
+        path: an image file Pillow can read.
+        max_pixels: refuse images with more pixels than this before decoding
+            them (Pillow's own decompression-bomb limit, 179 MP, applies too).
+
     Raises:
-        AelibError: the file is missing, empty, not an image, or corrupt.
+        AelibError: the file is missing, empty, not an image, corrupt, or too large.
     """
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.load()
-            return to_rgb_uint8(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked below
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise AelibError(
+                        f"{path} is {width}x{height}, {width * height:,} pixels; "
+                        f"the limit is {max_pixels:,} (--max-pixels)"
+                    )
+                image.load()
+                return to_rgb_uint8(image)
     except FileNotFoundError:
         raise AelibError(f"no such file: {path}") from None
+    except Image.DecompressionBombError as error:
+        raise AelibError(f"{path} is too large for Pillow ({error})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise AelibError(f"cannot read {path} as an image ({error})") from None
+    except MemoryError:
+        raise AelibError(f"{path} does not fit in memory") from None
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -120,27 +120,65 @@ def encode_symbols(symbols: np.ndarray, model: EntropyModel) -> bytes:
     return encoder.get_compressed().astype("<u4").tobytes()
 
 
+PAYLOAD_SLACK = 0.01
+"""Relative tolerance of :func:`payload_bounds`: constriction codes with its own rounding of the tables."""
+
+
+def payload_bounds(model: EntropyModel, shape: tuple[int, int, int]) -> tuple[int, int]:
+    """The fewest and most payload bytes that latents of shape (h, w, C) can take under model.
+
+    Every symbol of channel c costs between -log2 of its most and of its least
+    probable symbol's probability; the range coder adds at most two words. A
+    payload outside these bounds is refused before anything is allocated.
+    """
+    count = shape[0] * shape[1]
+    probabilities = model.frequencies / 2**PRECISION_BITS
+    least, most = 0.0, 0.0
+    for channel in range(model.channels):
+        if model.sizes[channel] > 1:
+            inside = probabilities[channel, : model.sizes[channel]]
+            least += count * -np.log2(inside.max())
+            most += count * -np.log2(inside.min())
+    low = int(least / 8 * (1 - PAYLOAD_SLACK)) // 4 * 4
+    high = (int(most / 8 * (1 + PAYLOAD_SLACK)) // 4 + 2) * 4
+    return low, high
+
+
 def decode_symbols(data: bytes, shape: tuple[int, int, int], model: EntropyModel) -> np.ndarray:
     """Inverse of :func:`encode_symbols` for latents of shape (h, w, C).
 
+    The payload must be exactly what :func:`encode_symbols` writes for the
+    latents it decodes to: a missing, extra or altered word is refused even
+    when the range decoder would accept it.
+
     Raises:
-        AelibError: the data cannot be decoded with this model.
+        AelibError: the data cannot be decoded with this model, or is not the encoding of what it decodes to.
     """
     if len(data) % 4:
         raise AelibError(f"payload of {len(data)} bytes is not a whole number of 32-bit words")
     height, width, channels = shape
     if channels != model.channels:
         raise AelibError(f"latent has {channels} channels, the model codes {model.channels}")
+    low, high = payload_bounds(model, shape)
+    if not low <= len(data) <= high:
+        raise AelibError(
+            f"payload of {len(data)} bytes cannot hold {height}x{width}x{channels} latents "
+            f"({low} … {high} bytes with this model)"
+        )
+    latents = np.empty((height * width, channels), np.int32)
     try:
         decoder = constriction.stream.queue.RangeDecoder(np.frombuffer(data, "<u4").astype(np.uint32))
-        planes = [
-            np.zeros(height * width, np.int32) if categorical is None else decoder.decode(categorical, height * width)
-            for categorical in model._categoricals
-        ]
+        for channel, categorical in enumerate(model._categoricals):
+            plane = 0 if categorical is None else decoder.decode(categorical, height * width)
+            latents[:, channel] = plane + model.minimum[channel]
     except Exception as error:  # constriction reports corrupt data with several exception types.
         raise AelibError(f"corrupt payload ({error})") from None
-    latents = np.stack(planes, axis=-1).reshape(height, width, channels).astype(np.int32)
-    return latents + model.minimum
+    latents = latents.reshape(height, width, channels)
+    if encode_symbols(latents, model) != bytes(data):
+        raise AelibError(
+            "the payload is not the encoding of the latents it decodes to (bytes missing, extra or altered)"
+        )
+    return latents
 
 
 def save_entropy_model(model: EntropyModel, fingerprint: str) -> dict[str, np.ndarray]:
@@ -164,6 +202,19 @@ def load_entropy_model(arrays) -> tuple[EntropyModel, str]:
         fingerprint = str(arrays["fingerprint"])
     except (KeyError, ValueError) as error:
         raise AelibError(f"entropy tables are incomplete ({error})") from None
+    channels = len(model.minimum)
+    if (
+        model.minimum.ndim != 1
+        or model.sizes.shape != (channels,)
+        or model.frequencies.ndim != 2
+        or model.frequencies.shape[0] != channels
+        or channels == 0
+        or (model.sizes < 1).any()
+        or model.sizes.max() > model.frequencies.shape[1]
+    ):
+        raise AelibError(
+            f"entropy tables are corrupt: shapes {model.minimum.shape}, {model.sizes.shape}, {model.frequencies.shape}"
+        )
     sums = model.frequencies.astype(np.int64).sum(axis=1)
     inside = np.arange(model.frequencies.shape[1])[None] < model.sizes[:, None]
     if (sums != 2**PRECISION_BITS).any() or (model.frequencies[inside] == 0).any():

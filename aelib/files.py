@@ -2,23 +2,27 @@
 
 The CLI's ``compress``, ``decompress`` and ``info`` and the panel call these.
 Outputs are written to a temporary file beside the destination and renamed, so
-an interrupted run never leaves a half-written file; an existing output is kept
-unless ``force``; inputs are only read.
+an interrupted run never leaves a half-written file; inputs are only read.
+
+An output that already exists is kept unless ``force``: if it is a complete
+output of this job (an ``.aec`` file of this model, a PNG of the right size)
+it is counted and skipped, so running an interrupted batch again finishes it
+without redoing anything; anything else there stops the run with one line.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
 from aelib.codec import CodecModel, decode, encode, load_codec_model, read_fingerprint, read_header
-from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS
+from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS, MAX_PIXELS
 from aelib.data import read_image
 from aelib.errors import AelibError
 from aelib.metrics import bits_per_pixel, compression_ratio
@@ -35,6 +39,7 @@ class FileResult:
         source, output: the file read and the file written.
         height, width: the image's size.
         compressed_bytes: size of the ``.aec`` file.
+        skipped: the output was already there, complete, and was kept.
     """
 
     source: Path
@@ -42,6 +47,7 @@ class FileResult:
     height: int
     width: int
     compressed_bytes: int
+    skipped: bool = False
 
     @property
     def bits_per_pixel(self) -> float:
@@ -60,10 +66,8 @@ def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """An (H, W, 3) uint8 image as PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
+    """An (H, W, 3) uint8 image as PNG bytes, encoded from the array itself (Pillow would copy a large image first)."""
+    return imagecodecs.png_encode(np.ascontiguousarray(image))
 
 
 def _expand(inputs: list[str | Path], suffixes: tuple[str, ...]) -> list[tuple[Path, Path]]:
@@ -82,31 +86,52 @@ def _expand(inputs: list[str | Path], suffixes: tuple[str, ...]) -> list[tuple[P
     return found
 
 
-def _plan_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, suffix: str, force: bool) -> list[Path]:
+def _plan_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, suffix: str) -> list[Path]:
     outputs = [out_dir / relative.with_suffix(suffix) for _, relative in pairs]
     seen: dict[Path, Path] = {}
     for (source, _), output in zip(pairs, outputs):
         if output in seen:
             raise AelibError(f"{seen[output]} and {source} would both be written to {output}")
         seen[output] = source
-    refuse_overwrite(outputs, force)
     return outputs
 
 
+def _existing_aec(source: Path, output: Path, codec: CodecModel) -> FileResult:
+    """The result of an ``.aec`` output written before by this model, or a one-line error."""
+    data = read_bytes(output)
+    try:
+        header = read_header(data)
+    except AelibError as error:
+        raise AelibError(f"{output} exists and is not a valid .aec file ({error}); --force replaces it") from None
+    if header.fingerprint != codec.fingerprint:
+        raise AelibError(
+            f"{output} exists, written by model {header.fingerprint}, not {codec.fingerprint}; --force replaces it"
+        )
+    return FileResult(source, output, header.height, header.width, len(data), skipped=True)
+
+
 def compress_files(
-    inputs: list[str | Path], codec: CodecModel, out_dir: str | Path, force: bool = False
+    inputs: list[str | Path],
+    codec: CodecModel,
+    out_dir: str | Path,
+    force: bool = False,
+    max_pixels: int = MAX_PIXELS,
 ) -> list[FileResult]:
     """Writes one ``.aec`` per input image; folders are searched recursively and their layout kept.
 
-    The outputs are planned first — no two inputs may map to one output, and
-    none may exist unless force — so a refused run writes nothing. An
-    unreadable input stops the run with its name.
+    The outputs are planned first — no two inputs may map to one output — and
+    an output already written by this model is skipped unless force, so an
+    interrupted batch finishes when run again. An unreadable input, or one
+    above max_pixels, stops the run with its name.
     """
     pairs = _expand(inputs, IMAGE_EXTENSIONS)
-    outputs = _plan_outputs(pairs, Path(out_dir), AEC_SUFFIX, force)
+    outputs = _plan_outputs(pairs, Path(out_dir), AEC_SUFFIX)
     results = []
     for (source, _), output in tqdm(list(zip(pairs, outputs)), desc="compressing", unit="img"):
-        image = read_image(source)
+        if output.exists() and not force:
+            results.append(_existing_aec(source, output, codec))
+            continue
+        image = read_image(source, max_pixels)
         data = encode(image, codec)
         write_atomic(output, data, force)
         results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
@@ -127,25 +152,45 @@ def find_model_for(fingerprint: str, search: Sequence[str | Path]) -> Path:
     raise AelibError(f"no model with fingerprint {fingerprint} in {where}; pass --model")
 
 
+def _existing_png(source: Path, output: Path, height: int, width: int, size: int) -> FileResult:
+    """The result of a PNG output written before for this file, or a one-line error."""
+    try:
+        with Image.open(output) as image:
+            complete = image.format == "PNG" and image.size == (width, height)
+    except (OSError, ValueError):
+        complete = False
+    if not complete:
+        raise AelibError(f"{output} exists and is not the {width}x{height} PNG of {source}; --force replaces it")
+    return FileResult(source, output, height, width, size, skipped=True)
+
+
 def decompress_files(
     inputs: list[str | Path],
     out_dir: str | Path,
     codec: CodecModel | None = None,
     model_search: Sequence[str | Path] = ("results",),
     force: bool = False,
+    max_pixels: int = MAX_PIXELS,
 ) -> list[FileResult]:
-    """Writes one PNG per ``.aec`` file; the model is codec, or found by each file's fingerprint."""
+    """Writes one PNG per ``.aec`` file; the model is codec, or found by each file's fingerprint.
+
+    A PNG of the right size already at an output is skipped unless force; a
+    file above max_pixels is refused before anything is decoded.
+    """
     pairs = _expand(inputs, (AEC_SUFFIX,))
-    outputs = _plan_outputs(pairs, Path(out_dir), ".png", force)
+    outputs = _plan_outputs(pairs, Path(out_dir), ".png")
     loaded: dict[str, CodecModel] = {codec.fingerprint: codec} if codec else {}
     results = []
     for (source, _), output in tqdm(list(zip(pairs, outputs)), desc="decompressing", unit="file"):
         data = read_bytes(source)
         try:
-            header = read_header(data)
+            header = read_header(data, max_pixels)
+            if output.exists() and not force:
+                results.append(_existing_png(source, output, header.height, header.width, len(data)))
+                continue
             if codec is None and header.fingerprint not in loaded:
                 loaded[header.fingerprint] = load_codec_model(find_model_for(header.fingerprint, model_search))
-            image = decode(data, loaded.get(header.fingerprint, codec))
+            image = decode(data, loaded.get(header.fingerprint, codec), max_pixels)
         except AelibError as error:
             raise AelibError(f"{source}: {error}") from None
         write_atomic(output, png_bytes(image), force)
@@ -162,8 +207,13 @@ def read_bytes(path: str | Path) -> bytes:
 
 
 def summary_line(results: list[FileResult]) -> str:
-    """Total bytes, mean bits per pixel and mean compression ratio of a batch."""
+    """Total bytes, mean bits per pixel and mean compression ratio of a batch, and how many were already done."""
     total = sum(r.compressed_bytes for r in results)
     mean_bpp = float(np.mean([r.bits_per_pixel for r in results]))
     mean_ratio = float(np.mean([r.compression_ratio for r in results]))
-    return f"{len(results)} file(s), {total:,} bytes compressed, mean {mean_bpp:.3f} bits per pixel, mean ratio {mean_ratio:.2f}"
+    skipped = sum(r.skipped for r in results)
+    done_before = f" ({skipped} already there, kept)" if skipped else ""
+    return (
+        f"{len(results)} file(s){done_before}, {total:,} bytes compressed, mean {mean_bpp:.3f} bits per pixel, "
+        f"mean ratio {mean_ratio:.2f}"
+    )

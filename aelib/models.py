@@ -239,14 +239,57 @@ def save_model(autoencoder: keras.Model, path: str | Path) -> None:
         autoencoder.save(temporary)
 
 
+def _first_line(error: Exception, limit: int = 200) -> str:
+    """The first line of an exception's message, shortened: Keras's refusals run to several lines."""
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def check_autoencoder(autoencoder: keras.Model) -> None:
+    """Checks the structure the codec relies on: nested encoder and decoder models of convolutions, RGB in and out.
+
+    Raises:
+        AelibError: naming the first thing that does not fit.
+    """
+    parts = {}
+    for name in ("encoder", "decoder"):
+        try:
+            parts[name] = autoencoder.get_layer(name)
+        except ValueError:
+            raise AelibError(f"it has no layer named {name!r}") from None
+        if not isinstance(parts[name], keras.Model):
+            raise AelibError(f"its {name!r} is a {type(parts[name]).__name__}, not a nested model")
+    encoder, decoder = parts["encoder"], parts["decoder"]
+    convolutions = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not convolutions or any(layer.strides[0] != layer.strides[1] for layer in convolutions):
+        raise AelibError("its encoder has no convolutions, or convolutions with unequal strides")
+    shapes = {
+        "encoder input": encoder.input_shape[-1],
+        "decoder output": decoder.output_shape[-1],
+    }
+    if shapes != {"encoder input": 3, "decoder output": 3}:
+        raise AelibError(f"it does not map RGB to RGB (channels: {shapes})")
+    if decoder.input_shape[-1] != encoder.output_shape[-1]:
+        raise AelibError(
+            f"its decoder takes {decoder.input_shape[-1]} channels, its encoder gives {encoder.output_shape[-1]}"
+        )
+
+
 def load_model(path: str | Path) -> keras.Model:
-    """Loads an autoencoder saved by :func:`save_model`, with a one-line error for anything else."""
+    """Loads an autoencoder saved by :func:`save_model`, with a one-line error for anything else.
+
+    Keras's safe mode stays on, so a file with a Lambda layer (arbitrary code) is refused.
+    """
     path = Path(path)
     if not path.is_file():
         raise AelibError(f"model file not found: {path}")
     try:
         model = keras.models.load_model(path, compile=False)
-        model.get_layer("encoder"), model.get_layer("decoder")
-    except Exception as error:  # Keras raises many types for a foreign or corrupt file.
-        raise AelibError(f"{path} is not an aelib autoencoder model ({type(error).__name__}: {error})") from None
+    except Exception as error:  # Keras raises many types for a foreign, corrupt or unsafe file.
+        raise AelibError(f"{path} is not an aelib autoencoder model ({_first_line(error)})") from None
+    try:
+        check_autoencoder(model)
+    except AelibError as error:
+        raise AelibError(f"{path} is not an aelib autoencoder model: {error}") from None
     return model

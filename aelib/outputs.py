@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from aelib.errors import AelibError
@@ -21,16 +21,23 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
 
     The temporary name keeps path's ending (Keras insists on ``.keras`` and
     ``.weights.h5``), so any writer can use it. If the block fails, the
-    temporary file is removed and path is left as it was.
+    temporary file is removed and path is left as it was. A folder that
+    cannot be created or written ends in a one-line :class:`AelibError`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AelibError(f"cannot create the folder {path.parent} ({error.strerror or error})") from None
     temporary = path.with_name(f".{os.getpid()}-{path.name}")
     try:
         yield temporary
         os.replace(temporary, path)
+    except OSError as error:
+        raise AelibError(f"cannot write {path} ({error.strerror or error})") from None
     finally:
-        temporary.unlink(missing_ok=True)
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
 
 
 def refuse_overwrite(paths: Iterable[Path], force: bool) -> None:

@@ -115,10 +115,18 @@ def test_compress_info_decompress_end_to_end(trained_model, photo_folder, tmp_pa
     assert Image.open(unpacked / "nested" / "b.png").size == (37, 50)
     assert {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()} == before  # inputs untouched
 
+    stamps = {f: f.stat().st_mtime_ns for f in files}
     again = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
-    assert again.returncode == 2 and "already exist" in again.stderr and "--force" in again.stderr
+    assert again.returncode == 0 and "2 file(s) (2 already there, kept)" in again.stdout
+    assert {f: f.stat().st_mtime_ns for f in files} == stamps
     forced = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed), "--force")
-    assert forced.returncode == 0
+    assert forced.returncode == 0 and "already there" not in forced.stdout
+    assert all(f.stat().st_mtime_ns != stamps[f] for f in files)
+
+    (packed / "a.aec").write_bytes(b"not an aec file")
+    clash = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
+    assert clash.returncode == 2 and "a.aec exists and is not a valid .aec file" in clash.stderr
+    assert "--force" in clash.stderr and (packed / "a.aec").read_bytes() == b"not an aec file"
 
 
 @pytest.mark.parametrize(

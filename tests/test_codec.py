@@ -44,7 +44,7 @@ def test_header_records_what_was_encoded(codec, images):
     assert header.latent_shape == (4, 4, 32)
     assert header.fingerprint == codec.fingerprint
     assert header.payload_length == len(data) - HEADER.size
-    assert header.crc32 == zlib.crc32(data[HEADER.size :])
+    assert header.crc32 == zlib.crc32(data[: HEADER.size - 4] + data[HEADER.size :])
 
 
 @pytest.mark.parametrize("height, width", [(1, 1), (7, 13), (33, 8), (40, 65)])
@@ -88,6 +88,13 @@ def _set(data: bytes, offset: int, fmt: str, value) -> bytes:
     return data[:offset] + struct.pack(fmt, value) + data[offset + struct.calcsize(fmt) :]
 
 
+def reseal(data: bytes, length: int | None = None) -> bytes:
+    """data with its payload length (or length) and its checksum recomputed: a forged, not a damaged, file."""
+    payload = data[HEADER.size :]
+    data = _set(data, 23, ">I", len(payload) if length is None else length)
+    return _set(data, 27, ">I", zlib.crc32(payload, zlib.crc32(data[: HEADER.size - 4])))
+
+
 @pytest.mark.parametrize(
     "corrupt, message",
     [
@@ -95,19 +102,44 @@ def _set(data: bytes, offset: int, fmt: str, value) -> bytes:
         (lambda d: d[:20], "truncated"),
         (lambda d: b"GIF89a" + d[6:], "wrong magic"),
         (lambda d: _set(d, 4, ">B", 9), "unknown .aec format version 9"),
-        (lambda d: _set(d, 13, ">H", 0), "sides must be 1"),
-        (lambda d: _set(d, 13, ">H", 40000), "sides must be 1"),
-        (lambda d: _set(d, 17, ">H", 0), "absurd latent shape"),
-        (lambda d: _set(d, 17, ">H", 9), "does not fit"),
+        (lambda d: _set(d, 4, ">B", 1), "format version 1 \\(an earlier aelib\\)"),
+        (lambda d: _set(d, 13, ">H", 31), "CRC32 mismatch"),
         (lambda d: _set(d, 23, ">I", 2**32 - 1), "header says"),
         (lambda d: d[:-4], "truncated or extended"),
         (lambda d: d + b"\0\0\0\0", "truncated or extended"),
         (lambda d: d[:-1] + bytes([d[-1] ^ 0x40]), "CRC32 mismatch"),
+        (lambda d: reseal(_set(d, 13, ">H", 0)), "sides must be 1"),
+        (lambda d: reseal(_set(d, 13, ">H", 40000)), "sides must be 1"),
+        (
+            lambda d: reseal(_set(_set(d, 13, ">H", 16384), 15, ">H", 16384)),
+            "268,435,456 pixels; the limit is 150,000,000",
+        ),
+        (lambda d: reseal(_set(d, 17, ">H", 0)), "absurd latent shape"),
+        (lambda d: reseal(_set(d, 17, ">H", 9)), "does not fit"),
+        (lambda d: reseal(d[:-4]), "payload"),
+        (lambda d: reseal(d + b"\0\0\0\0"), "payload"),
+        (lambda d: reseal(d[: HEADER.size]), "cannot hold"),
+        (lambda d: reseal(d[:-1] + bytes([d[-1] ^ 0x40])), "payload"),
     ],
 )
 def test_bad_files_give_one_clear_error(codec, images, corrupt, message):
     with pytest.raises(AelibError, match=message):
         decode(corrupt(encode(images[0], codec)), codec)
+
+
+def test_a_header_claiming_a_huge_image_with_no_payload_is_refused_before_allocating(codec, images):
+    """The 31-byte attack of issue 14, within the pixel limit: the payload bounds refuse it at once."""
+    data = reseal(_set(_set(encode(images[0], codec), 13, ">H", 12000), 15, ">H", 12000)[: HEADER.size])
+    data = _set(_set(_set(data, 17, ">H", 1500), 19, ">H", 1500), 21, ">H", 32)
+    with pytest.raises(AelibError, match="cannot hold 1500x1500x32 latents"):
+        decode(reseal(data), codec)
+
+
+def test_the_pixel_limit_can_be_lowered(codec, images):
+    data = encode(images[0], codec)
+    with pytest.raises(AelibError, match="the limit is 1,000"):
+        decode(data, codec, max_pixels=1000)
+    assert decode(data, codec, max_pixels=1024).shape == (32, 32, 3)
 
 
 def test_a_file_of_another_model_names_the_fingerprint_it_wants(codec, images):
@@ -182,3 +214,31 @@ def test_batched_decoding_refuses_mixed_sizes(codec, images):
     files = [encode(images[0], codec), encode(images[0][:16], codec)]
     with pytest.raises(AelibError, match="one size"):
         decode_batch(files, codec)
+
+
+@pytest.mark.parametrize("height, width", [(64, 80), (57, 43)])
+def test_large_images_are_coded_in_tiles_as_the_whole_image_would_be(codec, monkeypatch, height, width):
+    """With 16-pixel tiles, a 64x80 image is 20 tiles; each tile's margin hides the seams."""
+    import aelib.codec
+
+    image = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    whole_symbols = quantized_latents(image, codec)
+    whole_image = decode_latents(whole_symbols, codec, height, width)
+    monkeypatch.setattr(aelib.codec, "TILE_SIDE", 16)
+    tiled_symbols = quantized_latents(image, codec)
+    assert (tiled_symbols == whole_symbols).mean() > 0.99
+    tiled_image = decode_latents(whole_symbols, codec, height, width)
+    assert tiled_image.shape == (height, width, 3)
+    assert np.abs(tiled_image.astype(int) - whole_image.astype(int)).max() <= 1
+    assert decode(encode(image, codec), codec).shape == (height, width, 3)
+
+
+def test_the_tile_margin_covers_each_networks_receptive_field(codec):
+    from aelib.codec import CodecModel, tile_margin
+    from aelib.models import build_gdn_autoencoder
+
+    assert tile_margin(codec) == 4  # 3 decoder layers of 3x3 see 3 latents; encoder 1+2+4 = 7 px < 1 latent
+    deep = CodecModel(build_autoencoder(10), codec.entropy, "")
+    assert tile_margin(deep) == 11  # 10 decoder layers; encoder 7 + 7·8 = 63 px = 8 latents
+    gdn = CodecModel(build_gdn_autoencoder(8, 4), codec.entropy, "")
+    assert tile_margin(gdn) == 9  # 4 decoder layers of 5x5 see 8 latents
