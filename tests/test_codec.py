@@ -9,8 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aelib.codec import (
-    HEADER,
-    MAGIC,
     decode,
     decode_batch,
     decode_latents,
@@ -20,11 +18,11 @@ from aelib.codec import (
     load_codec_model,
     make_codec_model,
     quantized_latents,
-    read_header,
     save_codec_model,
 )
 from aelib.entropy import decode_symbols
 from aelib.errors import AelibError
+from aelib.format import HEADER, MAGIC, read_header
 from aelib.models import build_autoencoder
 
 

@@ -126,7 +126,9 @@ def test_the_embedded_second_test_set_ships_with_scikit_image_and_is_held_out():
     assert camera.shape == (512, 512, 3)
     training_sources = embedded_photos()
     for image in second.images:
-        assert not any(image.shape == source.shape and np.array_equal(image, source) for source in training_sources.values())
+        assert not any(
+            image.shape == source.shape and np.array_equal(image, source) for source in training_sources.values()
+        )
 
 
 def test_a_folder_test_set_keeps_its_layout_and_sizes(tmp_path, photos):

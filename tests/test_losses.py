@@ -90,7 +90,7 @@ def test_laplace_bits_match_scipy():
 
 
 def test_laplace_bits_and_their_gradients_stay_finite_at_extreme_values():
-    """|z| up to 1e4 at the scale floor: the old form overflowed exp() in the unselected branch and gave NaN gradients."""
+    """|z| up to 1e4 at the scale floor: the old form overflowed exp() in the unselected branch (NaN gradients)."""
     from scipy.stats import laplace
 
     from aelib.losses import laplace_bits

@@ -147,7 +147,9 @@ def test_the_picker_says_what_each_model_is_and_opens_on_the_best(saved, tmp_pat
     )
     labels = {c.path.stem: c.label for c in describe_models(find_models(models))}
     assert labels["autoencoder_3L"] == "autoencoder_3L.keras (3-layer, 0.80 bpp, SSIM 0.910 on the test split)"
-    assert labels["rd_mse_0.018"] == "rd_mse_0.018.keras (mse family, λ = 0.018, 0.47 bpp, SSIM 0.970 on the test split)"
+    assert (
+        labels["rd_mse_0.018"] == "rd_mse_0.018.keras (mse family, λ = 0.018, 0.47 bpp, SSIM 0.970 on the test split)"
+    )
     assert labels["rd_base"] == "rd_base.keras (rate–distortion base model)"
     assert best_model(describe_models(find_models(models))).path.stem == "autoencoder_5L"
     panel = CompressPanel(models_dir=models)

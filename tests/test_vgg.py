@@ -4,8 +4,18 @@ import pickle
 import numpy as np
 import pytest
 
+from aelib.config import VGG16_WEIGHTS_SHA256
 from aelib.errors import AelibError
-from aelib.vgg import build_feature_extractor, build_vgg16, checkpoint_path, extract_features, read_checkpoint
+from aelib.vgg import (
+    _converted_weights_file,
+    build_feature_extractor,
+    build_vgg16,
+    checkpoint_path,
+    extract_features,
+    read_checkpoint,
+    vgg16_conv_weights,
+    weights_digest,
+)
 
 
 def test_fingerprint_of_block1_conv1():
@@ -50,6 +60,26 @@ def test_installed_checkpoint_passes_its_checksum():
         "NetLinLayer_4",
         "VGG16_0",
     ]
+
+
+def test_the_recorded_weights_digest_is_that_of_the_checkpoint():
+    assert weights_digest(vgg16_conv_weights(read_checkpoint(checkpoint_path()))) == VGG16_WEIGHTS_SHA256
+
+
+@pytest.mark.parametrize("damage", ["zeroed kernel", "garbage"])
+def test_a_tampered_weights_cache_is_rebuilt_from_the_checkpoint(damage):
+    reference = build_vgg16().get_layer("block1_conv1").get_weights()[0]
+    cached = _converted_weights_file()
+    if damage == "garbage":
+        cached.write_bytes(b"not an h5 file")
+    else:
+        model = build_vgg16()
+        kernel, bias = model.get_layer("block1_conv1").get_weights()
+        model.get_layer("block1_conv1").set_weights([np.zeros_like(kernel), bias])
+        model.save_weights(cached)
+    np.testing.assert_array_equal(build_vgg16().get_layer("block1_conv1").get_weights()[0], reference)
+    rebuilt = build_vgg16()  # from the rewritten cache
+    np.testing.assert_array_equal(rebuilt.get_layer("block1_conv1").get_weights()[0], reference)
 
 
 def test_imagenet_features_tell_photos_apart():
