@@ -43,12 +43,13 @@ reproduce: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
-# Speed and memory of training and coding beside Pillow's codecs (results/benchmarks.md), and the
-# entropy coder alone; MODEL=path/to/model.keras measures another trained model.
+# Speed and memory of training and coding beside Pillow's codecs (results/benchmarks.md), the
+# entropy coder alone, and a 12000x12000 photo and size bombs (results/benchmarks_large_images.md); MODEL=path/to/model.keras measures another trained model.
 MODEL ?= results/models/autoencoder_3L.keras
 bench: venv
 	$(BIN)/python benchmarks/speed.py --model $(MODEL)
 	$(BIN)/python benchmarks/entropy_coding.py $(if $(wildcard $(MODEL)),--model $(MODEL))
+	$(BIN)/python benchmarks/large_images.py --model $(MODEL)
 
 clean:
 	rm -rf $(VENV) data/processed

@@ -49,3 +49,17 @@ def test_speed_benchmark_runs_and_reports_every_target(tmp_path):
     assert len(result["verdicts"]) == 4 and all(isinstance(v["met"], bool) for v in result["verdicts"])
     assert all(v["shortfall"].endswith("of the target") for v in result["verdicts"])
     assert "| target | measured | met |" in (tmp_path / "benchmarks.md").read_text()
+
+
+def test_large_images_benchmark_runs(saved, tmp_path):
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "large_images.py"), "--model", str(saved), "--side", "1100"]
+        + ["--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    result = json.loads((tmp_path / "benchmarks_large_images.json").read_text())
+    assert result["photo"]["compress"]["status"] == 0 and result["photo"]["decompress"]["status"] == 0
+    assert [bomb["status"] for bomb in result["bombs"]] == [2, 2, 2]
+    assert "| compress the photo | 0 |" in (tmp_path / "benchmarks_large_images.md").read_text()

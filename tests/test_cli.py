@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -209,3 +210,56 @@ def test_calibrate_writes_a_new_model_whose_colours_match_the_training_images(sa
     assert worst_shift(out) < 1.0 < worst_shift(saved)
     assert main(["calibrate", "--model", str(saved), *common, "--out", str(out)]) == 2
     assert "already exist" in capsys.readouterr().err
+
+
+def _crafted_models(folder, saved):
+    """Models an attacker could hand over, each with a fingerprint that matches its tables."""
+    import keras
+
+    from aelib.codec import load_codec_model, model_fingerprint, save_codec_model
+    from aelib.entropy import fit_entropy_model, save_entropy_model
+
+    image = keras.Input((None, None, 3))
+    latent = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="encoder")(image)
+    flat = keras.Model(image, keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", name="decoder")(latent))
+    tables = fit_entropy_model(np.random.default_rng(0).normal(0, 2, (100, 4)))
+    flat.save(folder / "flat.keras")
+    np.savez(folder / "flat.entropy.npz", **save_entropy_model(tables, model_fingerprint(flat, tables)))
+
+    genuine = load_codec_model(saved)
+    wrong = fit_entropy_model(np.random.default_rng(1).normal(0, 2, (100, 5)))
+    save_codec_model(genuine, folder / "channels.keras")
+    fingerprint = model_fingerprint(genuine.autoencoder, wrong)
+    np.savez(folder / "channels.entropy.npz", **save_entropy_model(wrong, fingerprint))
+
+    code = keras.layers.Lambda(lambda x: x * 2, name="payload")(image)
+    hostile = keras.Model(image, code)
+    hostile.save(folder / "hostile.keras")
+    return {
+        "flat": "its 'encoder' is a Conv2D, not a nested model",
+        "channels": "codes 5 latent channels; the model's encoder gives 32",
+        "hostile": "is not an aelib autoencoder model (",
+    }
+
+
+def test_crafted_and_malicious_models_are_refused_in_one_line(saved, photo_folder, tmp_path):
+    for name, message in _crafted_models(tmp_path, saved).items():
+        model = str(tmp_path / f"{name}.keras")
+        result = _run("compress", str(photo_folder / "a.png"), "--model", model, "--out", str(tmp_path / "out"))
+        assert result.returncode == 2, (name, result.stderr)
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()], (name, result.stderr)
+        assert message in result.stderr, (name, result.stderr)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unwritable_output_is_one_line(trained_model, photo_folder, tmp_path):
+    (tmp_path / "file").write_text("a file where the output folder should go")
+    result = _run("compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", str(tmp_path / "file"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("aelib: error: cannot create the folder")
+
+
+def test_tensorflow_start_up_lines_are_silenced(trained_model, photo_folder, tmp_path):
+    result = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(tmp_path), "--force")
+    assert result.returncode == 0
+    assert "oneDNN" not in result.stderr and "absl" not in result.stderr
