@@ -221,7 +221,8 @@ def markdown(result: dict) -> str:
         f"Machine: {result['machine']}. Command: `{result['command']}`. Peak (matrix multiply): "
         f"{peak['float32_gflops']} GFLOP/s float32, {peak['bfloat16_gflops']} GFLOP/s bfloat16.",
         "",
-        "| training, depth | images/s | perceptual precision | peak RSS (MiB) | multiply-adds / image | fraction of peak |",
+        "| training, depth | images/s | perceptual precision | peak RSS (MiB) | multiply-adds / image "
+        "| fraction of peak |",
         "|---|---|---|---|---|---|",
     ]
     for row in result["training"]:
@@ -241,7 +242,8 @@ def markdown(result: dict) -> str:
         lines.append(
             f"| {row['method']} | {row['quality'] if row['quality'] is not None else '–'} | {row['bits_per_pixel']} | "
             f"{row['ssim']} | {row['single_encode_ms']} | {row['single_decode_ms']} | "
-            f"{row['batched_round_trip_images_per_s']} (batch {row['batch_size']}) | {row['peak_rss_mib']} | {fraction} |"
+            f"{row['batched_round_trip_images_per_s']} (batch {row['batch_size']}) | {row['peak_rss_mib']} "
+            f"| {fraction} |"
         )
     lines += ["", "| target | measured | met |", "|---|---|---|"]
     lines += [

@@ -254,7 +254,8 @@ def test_crafted_and_malicious_models_are_refused_in_one_line(saved, photo_folde
 
 def test_an_unwritable_output_is_one_line(trained_model, photo_folder, tmp_path):
     (tmp_path / "file").write_text("a file where the output folder should go")
-    result = _run("compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", str(tmp_path / "file"))
+    output = str(tmp_path / "file")
+    result = _run("compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", output)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("aelib: error: cannot create the folder")
 
