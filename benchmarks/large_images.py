@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from PIL import Image
 from aelib.format import pack_file
 from aelib.metrics import psnr
 from aelib.outputs import atomic_output
+from aelib.pipeline import machine_description
 
 PHOTO_TARGET_MB = 2048
 BOMB_TARGET_MB = 500
@@ -108,7 +108,8 @@ def measure(model: str, side: int, photo_source: str | None, folder: Path) -> di
         run_measured("compress", str(folder / "bomb.png"), "--model", model, "--out", str(folder / "bomb-out")),
     ]
     return {
-        "machine": f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        "machine": machine_description(),
+        "command": " ".join(["python", *sys.argv]),
         "model": model,
         "photo": {
             "side": side,
@@ -119,6 +120,7 @@ def measure(model: str, side: int, photo_source: str | None, folder: Path) -> di
             "decompress": decompressed,
         },
         "bombs": bombs,
+        "folder": str(folder),
     }
 
 
@@ -127,7 +129,7 @@ def markdown(result: dict) -> str:
     lines = [
         "# Large images and size bombs",
         "",
-        f"Command: `python benchmarks/large_images.py --model {result['model']}`. Machine: {result['machine']}. "
+        f"Command: `{result['command']}`. Machine: {result['machine']}. "
         "Each row is one CLI process; peak memory is the kernel's (wait4), TensorFlow's ~730 MB included.",
         "",
         f"Photo: {photo['source']} scaled to {photo['side']}x{photo['side']} "
@@ -153,7 +155,7 @@ def markdown(result: dict) -> str:
             f"{'yes' if met else 'no'} |"
         )
     lines += ["", "The bombs' messages:", ""] + [f"- `{row['stderr_lines'][-1]}`" for row in result["bombs"]]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines).replace(result["folder"] + "/", "") + "\n"
 
 
 def main() -> None:
