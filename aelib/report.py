@@ -120,8 +120,8 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
     """
     import matplotlib.pyplot as plt
 
+    from aelib.config import PROFILES
     from aelib.data import describe_source
-    from aelib.pipeline import PROFILES
     from aelib.plots import plot_depth_comparison, save_figure
 
     output_dir = Path(output_dir)

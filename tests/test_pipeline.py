@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from aelib import ratedistortion as rd
+from aelib.config import PROFILES
 from aelib.errors import AelibError
 from aelib.pipeline import (
     DATA_NOTEBOOK,
     DEPTH_NOTEBOOKS,
     FINAL_NOTEBOOKS,
     NOTEBOOKS_DIR,
-    PROFILES,
     ReproduceSettings,
     execute_notebook,
     plan_steps,
