@@ -367,7 +367,7 @@ def run_reproduce(
     Returns:
         The path of the written README.md.
     """
-    from aelib.report import readme_findings, update_readme_block, write_summary
+    from aelib.report import readme_findings, readme_headline, update_readme_block, write_summary
 
     output_dir = Path(output_dir)
     manifest = _start_manifest(output_dir, settings, command, force)
@@ -406,6 +406,7 @@ def run_reproduce(
             if is_committed_example(output_dir):
                 folder = output_dir.resolve().relative_to(project_root()).as_posix()
                 update_readme_block(project_root() / "README.md", folder, readme_findings(output_dir))
+                update_readme_block(project_root() / "README.md", folder, readme_headline(output_dir), "headline")
         display.status(f"wrote {readme}; the notebooks' output is in {output_dir / 'runs' / LOG_FILE}", final=True)
     finally:
         logger.removeHandler(display)

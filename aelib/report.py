@@ -7,6 +7,7 @@ the Markdown headed by a provenance line (which data, which command).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -241,11 +242,11 @@ def rate_distortion_findings(output_dir: str | Path) -> str:
     )
 
 
-def readme_markers(folder: str) -> tuple[str, str]:
-    """The comments that fence the project README's block of findings written from a results folder."""
+def readme_markers(folder: str, kind: str = "findings") -> tuple[str, str]:
+    """The comments that fence the project README's block of one kind ("findings", "headline") from a results folder."""
     return (
-        f"<!-- findings of {folder}: written by `aelib reproduce`, not by hand -->",
-        f"<!-- end of findings of {folder} -->",
+        f"<!-- {kind} of {folder}: written by `aelib reproduce`, not by hand -->",
+        f"<!-- end of {kind} of {folder} -->",
     )
 
 
@@ -259,10 +260,57 @@ def readme_findings(output_dir: str | Path) -> str:
     return f"From `{manifest['command']}` on {manifest['machine']}.\n\n{findings}"
 
 
-def update_readme_block(readme: str | Path, folder: str, text: str) -> bool:
+HEADLINE_COLUMNS = {
+    "depth": "encoder",
+    "psnr": "PSNR dB",
+    "ssim": "SSIM",
+    "bits_per_pixel": "bits per pixel",
+    "colour_shift": "mean shift R / G / B",
+    "jpeg": "optimised JPEG at the same SSIM",
+    "paper": "paper: PSNR / SSIM",
+}
+
+
+def readme_headline(output_dir: str | Path) -> str:
+    """The project README's headline: each finished depth's Table 1 row on the test split, JPEG and the paper beside.
+
+    Read from ``tables/table1_{N}L_test.csv`` of every depth whose evaluation the run's manifest
+    records, so the block grows as a long run finishes depth after depth.
+    """
+    output_dir = Path(output_dir)
+    manifest = json.loads((output_dir / "runs" / "manifest.json").read_text())
+    evaluated = [re.fullmatch(r"depth-(\d+)/04_evaluation", step) for step in manifest["steps"]]
+    rows = []
+    for depth in sorted(int(match.group(1)) for match in evaluated if match):
+        table = pd.read_csv(output_dir / "tables" / f"table1_{depth}L_test.csv")
+        ours, matched, table_images = table.iloc[0], table.iloc[1], table["images"].iloc[0]
+        shifts = " / ".join(f"{ours[f'mean_shift_{c}']:+.1f}" for c in "rgb")
+        rows.append(
+            {
+                "depth": f"{depth}-layer",
+                "psnr": f"{ours['psnr']:.2f}",
+                "ssim": f"{ours['ssim']:.4f}",
+                "bits_per_pixel": f"{ours['bits_per_pixel']:.3f}",
+                "colour_shift": shifts,
+                "jpeg": f"q{int(ours['matched_jpeg_quality'])}: {matched['bits_per_pixel']:.3f} bpp",
+                "paper": f"{ours['paper_psnr']:.2f} / {ours['paper_ssim']:.4f}",
+            }
+        )
+    if not rows:
+        return ""
+    table = pd.DataFrame(rows).rename(columns=HEADLINE_COLUMNS).to_markdown(index=False)
+    images = int(table_images)
+    return (
+        f"From `{manifest['command']}` on {manifest['machine']}; depths evaluated: "
+        f"{', '.join(row['depth'] for row in rows)}. "
+        f"Test split: {images} held-out images; bits per pixel of the real `.aec` files.\n\n{table}"
+    )
+
+
+def update_readme_block(readme: str | Path, folder: str, text: str, kind: str = "findings") -> bool:
     """Replaces the text between :func:`readme_markers` of folder in readme; False when the markers are absent."""
     readme = Path(readme)
-    start, end = readme_markers(folder)
+    start, end = readme_markers(folder, kind)
     content = readme.read_text()
     if start not in content or end not in content:
         return False
