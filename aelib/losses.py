@@ -17,13 +17,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from aelib.config import DEFAULT_FEATURE_LAYERS, LossWeights
+from aelib.config import DEFAULT_FEATURE_LAYERS, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, LossWeights
 from aelib.vgg import build_feature_extractor, extract_features
-
-SSIM_FILTER_SIZE = 11
-SSIM_FILTER_SIGMA = 1.5
-SSIM_K1 = 0.01
-SSIM_K2 = 0.03
 
 
 def ssim_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -32,8 +27,8 @@ def ssim_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         y_true,
         y_pred,
         max_val=1.0,
-        filter_size=SSIM_FILTER_SIZE,
-        filter_sigma=SSIM_FILTER_SIGMA,
+        filter_size=SSIM_WINDOW,
+        filter_sigma=SSIM_SIGMA,
         k1=SSIM_K1,
         k2=SSIM_K2,
     )

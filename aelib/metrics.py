@@ -15,11 +15,9 @@ import numpy as np
 from scipy.ndimage import correlate1d
 from skimage.metrics import structural_similarity
 
+from aelib.config import SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW
+
 DATA_RANGE = 255.0
-SSIM_WINDOW = 11
-SSIM_SIGMA = 1.5
-SSIM_K1 = 0.01
-SSIM_K2 = 0.03
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 """Exponents of the five scales, finest first (Wang et al., 2003, Section 3.1)."""
 
@@ -39,10 +37,11 @@ def ssim(original: np.ndarray, reconstructed: np.ndarray) -> float:
             data_range=DATA_RANGE,
             channel_axis=-1,
             gaussian_weights=True,
-            sigma=1.5,
+            sigma=SSIM_SIGMA,
+            win_size=SSIM_WINDOW,
             use_sample_covariance=False,
-            K1=0.01,
-            K2=0.03,
+            K1=SSIM_K1,
+            K2=SSIM_K2,
         )
     )
 

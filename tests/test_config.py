@@ -1,0 +1,48 @@
+"""config.py is the one source of every setting: the notebooks' parameter defaults must agree with it."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from aelib.config import DEFAULT_SEED, IMAGE_SIZE, PAPER_DEPTHS, PROFILES, LossWeights, TrainConfig
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def parameters(notebook: str) -> dict:
+    """The literal defaults of a notebook's cell tagged ``parameters``."""
+    cells = json.loads((NOTEBOOKS / notebook).read_text())["cells"]
+    source = "".join(next(c for c in cells if "parameters" in c["metadata"].get("tags", []))["source"])
+    return {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign)
+    }
+
+
+STUDY = PROFILES["study"]
+EXPECTED = {
+    "seed": DEFAULT_SEED,
+    "image_size": IMAGE_SIZE,
+    "loss_weights": list(vars(LossWeights()).values()),
+    "patience": TrainConfig.patience,
+    "batch_size": STUDY.embedded_batch_size,
+    "rate_weight": STUDY.rate_weight,
+    "schedule_steps": list(STUDY.schedule),
+    "depths": list(PAPER_DEPTHS),
+    "rd_base_steps": STUDY.rd_steps[0],
+    "rd_finetune_steps": STUDY.rd_steps[1],
+}
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in NOTEBOOKS.glob("[0-9]*.ipynb")))
+def test_notebook_defaults_agree_with_config(notebook):
+    defaults = parameters(notebook)
+    disagreements = {
+        name: (value, EXPECTED[name])
+        for name, value in defaults.items()
+        if name in EXPECTED and value != EXPECTED[name]
+    }
+    assert not disagreements, f"{notebook}: (notebook, config) = {disagreements}"
