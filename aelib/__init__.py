@@ -23,7 +23,7 @@ from aelib.baselines import (  # noqa: E402
 )
 from aelib.config import IMAGE_SIZE, PAPER_DEPTHS, PAPER_JPEG_QUALITIES, LossWeights, TrainConfig  # noqa: E402
 from aelib.data import Dataset, embedded_crops, load_dataset, load_folder, read_image  # noqa: E402
-from aelib.errors import AelibError  # noqa: E402
+from aelib.errors import AelibError
 from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim  # noqa: E402
 
 _LAZY = {

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, features
 
-from aelib.errors import AelibError
+from aelib.errors import InputError
 from aelib.metrics import ssim
 
 AVIF_SPEED = 4
@@ -266,7 +266,7 @@ CODECS: dict[str, ClassicalCodec] = {
 def codec_named(key: str) -> ClassicalCodec:
     """The codec record of key; one clear error for an unknown key."""
     if key not in CODECS:
-        raise AelibError(f"unknown codec {key!r}; choose one of {', '.join(CODECS)}")
+        raise InputError(f"unknown codec {key!r}; choose one of {', '.join(CODECS)}")
     return CODECS[key]
 
 

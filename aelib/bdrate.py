@@ -24,7 +24,7 @@ import math
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
-from aelib.errors import AelibError
+from aelib.errors import InputError
 
 MIN_POINTS = 4
 """Points a curve needs (a cubic's four)."""
@@ -40,13 +40,13 @@ def to_decibels(similarity) -> np.ndarray:
         return -10.0 * np.log10(1.0 - similarity)
 
 
-def _curve(rates, qualities) -> tuple[np.ndarray, np.ndarray]:
-    """Quality in increasing order and the log rate there; points of equal quality are merged."""
+def _curve(rates, qualities) -> tuple[np.ndarray, np.ndarray] | None:
+    """Quality in increasing order and the log rate there (points of equal quality merged); None under MIN_POINTS."""
     rates, qualities = np.asarray(rates, np.float64), np.asarray(qualities, np.float64)
     keep = np.isfinite(rates) & np.isfinite(qualities) & (rates > 0)
-    if keep.sum() < MIN_POINTS:
-        raise AelibError(f"BD-rate needs at least {MIN_POINTS} finite points per curve, got {int(keep.sum())}")
     unique, inverse = np.unique(qualities[keep], return_inverse=True)
+    if len(unique) < MIN_POINTS:
+        return None
     log_rates = np.bincount(inverse, weights=np.log(rates[keep])) / np.bincount(inverse)
     return unique, log_rates
 
@@ -85,15 +85,18 @@ def bd_rate(
 
     Returns:
         The mean rate difference in percent over the shared quality range; NaN
-        when the curves share no range, or less than min_overlap of it.
+        where there is no such number: a curve with fewer than four distinct
+        usable points, or curves that share no range, or less than min_overlap of it.
 
     Raises:
-        AelibError: a curve has fewer than four usable points, or an unknown method.
+        InputError: an unknown method.
     """
     if method not in METHODS:
-        raise AelibError(f"unknown BD-rate method {method!r}; choose one of {', '.join(METHODS)}")
+        raise InputError(f"unknown BD-rate method {method!r}; choose one of {', '.join(METHODS)}")
     reference = _curve(reference_rates, reference_qualities)
     test = _curve(test_rates, test_qualities)
+    if reference is None or test is None:
+        return math.nan
     low, high = max(reference[0][0], test[0][0]), min(reference[0][-1], test[0][-1])
     if not high - low > max(min_overlap, 0.0):
         return math.nan

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from aelib.errors import AelibError
+from aelib.errors import InputError, TrainingError
 from aelib.models import decoder_of, encoder_of
 
 CALIBRATION_SAMPLE = 512
@@ -62,9 +62,9 @@ class OutputCalibration:
 def _last_layer(autoencoder: keras.Model) -> keras.layers.Layer:
     layer = decoder_of(autoencoder).layers[-1]
     if not isinstance(layer, keras.layers.Conv2DTranspose | keras.layers.Conv2D):
-        raise AelibError(f"the decoder's last layer is a {type(layer).__name__}, not a convolution to calibrate")
+        raise InputError(f"the decoder's last layer is a {type(layer).__name__}, not a convolution to calibrate")
     if layer.activation not in (keras.activations.sigmoid, keras.activations.linear):
-        raise AelibError(f"the decoder's last activation is {layer.activation.__name__}, not sigmoid or linear")
+        raise InputError(f"the decoder's last activation is {layer.activation.__name__}, not sigmoid or linear")
     return layer
 
 
@@ -112,7 +112,7 @@ def fit_channel(pre: np.ndarray, target: np.ndarray, sigmoid: bool) -> tuple[flo
         step = np.linalg.solve(normal, jacobian.T @ (output - target))
         gain, offset = gain - step[0], offset - step[1]
     if not np.isfinite([gain, offset]).all():
-        raise AelibError("the output calibration did not converge")
+        raise TrainingError("the output calibration did not converge")
     return float(gain), float(offset)
 
 

@@ -24,7 +24,7 @@ from aelib.config import (
     LossWeights,
     TrainConfig,
 )
-from aelib.errors import AelibError
+from aelib.errors import AelibError, InputError
 from aelib.outputs import refuse_overwrite
 
 
@@ -107,10 +107,10 @@ def _calibrate(args: argparse.Namespace) -> None:
     from aelib.data import describe_source, load_dataset
 
     if not Path(args.model).is_file():
-        raise AelibError(f"model file not found: {args.model}")
+        raise InputError(f"model file not found: {args.model}")
     out = Path(args.out)
     if out.suffix != ".keras":
-        raise AelibError(f"--out must name a .keras file, got {out}")
+        raise InputError(f"--out must name a .keras file, got {out}")
     refuse_overwrite([out, out.with_name(out.stem + ENTROPY_SUFFIX)], args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.train)} training images")
@@ -130,7 +130,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from aelib.data import describe_source, load_dataset
 
     if not Path(args.model).is_file():
-        raise AelibError(f"model file not found: {args.model}")
+        raise InputError(f"model file not found: {args.model}")
     out = Path(args.out) if args.out else None
     stem = Path(args.model).stem
     if out is not None:
@@ -166,7 +166,7 @@ def _compress(args: argparse.Namespace) -> None:
 
         folders = [Path(item) for item in inputs]
         if not all(folder.is_dir() for folder in folders):
-            raise AelibError("--test-split takes folders only")
+            raise InputError("--test-split takes folders only")
         inputs = [folder / name for folder in folders for name in load_dataset(folder, seed=args.seed).test_names]
     check_images(inputs, args.max_pixels)
     _import_tensorflow_quietly()
@@ -200,7 +200,7 @@ def _info(args: argparse.Namespace) -> None:
         try:
             header = read_header(data)
         except AelibError as error:
-            raise AelibError(f"{path}: {error}") from None
+            raise InputError(f"{path}: {error}") from None
         h, w, c = header.latent_shape
         print(
             f"{path}: .aec v{header.version}, model {header.fingerprint}, image {header.height}x{header.width}, "

@@ -34,7 +34,7 @@ from aelib.entropy import (
     quantize,
     save_entropy_model,
 )
-from aelib.errors import AelibError
+from aelib.errors import FormatError, InputError
 from aelib.format import FINGERPRINT_BYTES, HEADER, MAX_SIDE, Header, pack_file, read_header
 from aelib.models import decoder_of, downsampling_factor_of, encoder_of, load_model, save_model
 from aelib.outputs import atomic_output
@@ -115,18 +115,18 @@ def load_codec_model(model_path: str | Path) -> CodecModel:
     autoencoder = load_model(model_path)
     tables = entropy_path(model_path)
     if not tables.is_file():
-        raise AelibError(f"{model_path} has no entropy tables ({tables.name} beside it); it cannot write .aec files")
+        raise FormatError(f"{model_path} has no entropy tables ({tables.name} beside it); it cannot write .aec files")
     try:
         with np.load(tables) as arrays:
             entropy, recorded = load_entropy_model(arrays)
     except (OSError, ValueError) as error:
-        raise AelibError(f"cannot read entropy tables {tables} ({error})") from None
+        raise FormatError(f"cannot read entropy tables {tables} ({error})") from None
     actual = model_fingerprint(autoencoder, entropy)
     if actual != recorded:
-        raise AelibError(f"{tables} records fingerprint {recorded} but the model and tables hash to {actual}")
+        raise FormatError(f"{tables} records fingerprint {recorded} but the model and tables hash to {actual}")
     latent_channels = encoder_of(autoencoder).output_shape[-1]
     if entropy.channels != latent_channels:
-        raise AelibError(
+        raise FormatError(
             f"{tables} codes {entropy.channels} latent channels; the model's encoder gives {latent_channels}"
         )
     return CodecModel(autoencoder, entropy, actual)
@@ -134,9 +134,9 @@ def load_codec_model(model_path: str | Path) -> CodecModel:
 
 def _validate_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise AelibError(f"expected an (H, W, 3) uint8 RGB image, got {getattr(image, 'shape', type(image))}")
+        raise InputError(f"expected an (H, W, 3) uint8 RGB image, got {getattr(image, 'shape', type(image))}")
     if not (1 <= image.shape[0] <= MAX_SIDE and 1 <= image.shape[1] <= MAX_SIDE):
-        raise AelibError(f"image is {image.shape[0]}x{image.shape[1]}; sides must be 1 … {MAX_SIDE}")
+        raise InputError(f"image is {image.shape[0]}x{image.shape[1]}; sides must be 1 … {MAX_SIDE}")
 
 
 def _padding_mode(height: int, width: int) -> str:
@@ -275,10 +275,10 @@ def _unpack(data: bytes, codec: CodecModel, max_pixels: int = MAX_PIXELS) -> tup
     """Checks ``.aec`` bytes against codec and decodes the entropy-coded latents."""
     header = read_header(data, max_pixels)
     if header.fingerprint != codec.fingerprint:
-        raise AelibError(f"file was made by model {header.fingerprint}; the model given is {codec.fingerprint}")
+        raise FormatError(f"file was made by model {header.fingerprint}; the model given is {codec.fingerprint}")
     expected = latent_shape_for(codec, header.height, header.width)
     if header.latent_shape != expected:
-        raise AelibError(
+        raise FormatError(
             f"header's latent shape {header.latent_shape} does not fit a "
             f"{header.height}x{header.width} image ({expected})"
         )
@@ -312,7 +312,7 @@ def decode_batch(files: list[bytes], codec: CodecModel, batch_size: int = 64) ->
     unpacked = [_unpack(data, codec) for data in files]
     sizes = {(header.height, header.width) for header, _ in unpacked}
     if len(sizes) > 1:
-        raise AelibError(f"decode_batch needs images of one size, got {sorted(sizes)}")
+        raise InputError(f"decode_batch needs images of one size, got {sorted(sizes)}")
     height, width = sizes.pop()
     images = []
     for start in range(0, len(unpacked), batch_size):

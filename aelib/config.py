@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aelib.errors import AelibError
+from aelib.errors import InputError
 
 IMAGE_SIZE = 128
 """Side of the square images the paper trains and evaluates on (pixels)."""
@@ -88,9 +88,9 @@ class LossWeights:
     def __post_init__(self) -> None:
         values = (self.ssim, self.perceptual, self.mse)
         if any(not (v >= 0) for v in values):
-            raise AelibError(f"loss weights must be >= 0, got a={self.ssim}, b={self.perceptual}, c={self.mse}")
+            raise InputError(f"loss weights must be >= 0, got a={self.ssim}, b={self.perceptual}, c={self.mse}")
         if abs(sum(values) - 1.0) > 1e-6:
-            raise AelibError(
+            raise InputError(
                 f"loss weights must sum to 1 (eq. 8), got a+b+c={sum(values):.6g} "
                 f"(a={self.ssim}, b={self.perceptual}, c={self.mse})"
             )

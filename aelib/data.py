@@ -30,7 +30,7 @@ from aelib.config import (
     MAX_PIXELS,
     cache_dir,
 )
-from aelib.errors import AelibError
+from aelib.errors import AelibError, InputError
 from aelib.outputs import atomic_output
 
 EMBEDDED_CROPS_PER_PHOTO = 100
@@ -107,19 +107,19 @@ def _opened(path: Path, max_pixels: int) -> Iterator[Image.Image]:
             with Image.open(path) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise AelibError(
+                    raise InputError(
                         f"{path} is {width}x{height}, {width * height:,} pixels; "
                         f"the limit is {max_pixels:,} (--max-pixels)"
                     )
                 yield image
     except FileNotFoundError:
-        raise AelibError(f"no such file: {path}") from None
+        raise InputError(f"no such file: {path}") from None
     except Image.DecompressionBombError as error:
-        raise AelibError(f"{path} is too large for Pillow ({error})") from None
+        raise InputError(f"{path} is too large for Pillow ({error})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise AelibError(f"cannot read {path} as an image ({error})") from None
+        raise InputError(f"cannot read {path} as an image ({error})") from None
     except MemoryError:
-        raise AelibError(f"{path} does not fit in memory") from None
+        raise InputError(f"{path} does not fit in memory") from None
 
 
 def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
@@ -152,12 +152,12 @@ def list_images(folder: str | Path) -> list[Path]:
     """
     folder = Path(folder)
     if not folder.exists():
-        raise AelibError(f"image folder not found: {folder}")
+        raise InputError(f"image folder not found: {folder}")
     if not folder.is_dir():
-        raise AelibError(f"not a folder: {folder}")
+        raise InputError(f"not a folder: {folder}")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not paths:
-        raise AelibError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}")
+        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}")
     return paths
 
 
@@ -197,7 +197,7 @@ def load_folder(
         shown = ", ".join(skipped[:10]) + (" …" if len(skipped) > 10 else "")
         warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {folder}: {shown}", stacklevel=2)
     if not images:
-        raise AelibError(f"none of the {len(paths)} image files in {folder} could be read")
+        raise InputError(f"none of the {len(paths)} image files in {folder} could be read")
 
     array = np.stack(images)
     if use_cache:
@@ -336,7 +336,7 @@ def split_indices(count: int, fractions: tuple[float, float, float] = DEFAULT_SP
     Every split gets at least one item when count >= 3.
     """
     if count < 3:
-        raise AelibError(f"need at least 3 images to split into train/validation/test, got {count}")
+        raise InputError(f"need at least 3 images to split into train/validation/test, got {count}")
     order = np.random.default_rng(seed).permutation(count)
     n_val = max(1, int(round(fractions[1] * count)))
     n_test = max(1, int(round(fractions[2] * count)))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import constriction
 import numpy as np
 
-from aelib.errors import AelibError
+from aelib.errors import FormatError, InputError
 
 PRECISION_BITS = 16
 SMOOTHING = 0.5
@@ -90,7 +90,7 @@ def fit_entropy_model(latents: np.ndarray) -> EntropyModel:
     """
     symbols = np.rint(latents).astype(np.int64).reshape(-1, latents.shape[-1])
     if symbols.shape[0] == 0:
-        raise AelibError("cannot fit an entropy model to zero latents")
+        raise InputError("cannot fit an entropy model to zero latents")
     minimum = symbols.min(axis=0)
     sizes = symbols.max(axis=0) - minimum + 1
     frequencies = np.zeros((symbols.shape[1], int(sizes.max())), np.uint32)
@@ -98,7 +98,7 @@ def fit_entropy_model(latents: np.ndarray) -> EntropyModel:
     for channel in range(symbols.shape[1]):
         size = int(sizes[channel])
         if size >= total:
-            raise AelibError(f"latent channel {channel} spans {size} values; at most {total - 1} can be coded")
+            raise InputError(f"latent channel {channel} spans {size} values; at most {total - 1} can be coded")
         counts = np.bincount(symbols[:, channel] - minimum[channel], minlength=size) + SMOOTHING
         share = np.floor(counts / counts.sum() * (total - size)).astype(np.int64) + 1
         share[np.argmax(share)] += total - share.sum()
@@ -155,13 +155,13 @@ def decode_symbols(data: bytes, shape: tuple[int, int, int], model: EntropyModel
         AelibError: the data cannot be decoded with this model, or is not the encoding of what it decodes to.
     """
     if len(data) % 4:
-        raise AelibError(f"payload of {len(data)} bytes is not a whole number of 32-bit words")
+        raise FormatError(f"payload of {len(data)} bytes is not a whole number of 32-bit words")
     height, width, channels = shape
     if channels != model.channels:
-        raise AelibError(f"latent has {channels} channels, the model codes {model.channels}")
+        raise FormatError(f"latent has {channels} channels, the model codes {model.channels}")
     low, high = payload_bounds(model, shape)
     if not low <= len(data) <= high:
-        raise AelibError(
+        raise FormatError(
             f"payload of {len(data)} bytes cannot hold {height}x{width}x{channels} latents "
             f"({low} … {high} bytes with this model)"
         )
@@ -172,10 +172,10 @@ def decode_symbols(data: bytes, shape: tuple[int, int, int], model: EntropyModel
             plane = 0 if categorical is None else decoder.decode(categorical, height * width)
             latents[:, channel] = plane + model.minimum[channel]
     except Exception as error:  # constriction reports corrupt data with several exception types.
-        raise AelibError(f"corrupt payload ({error})") from None
+        raise FormatError(f"corrupt payload ({error})") from None
     latents = latents.reshape(height, width, channels)
     if encode_symbols(latents, model) != bytes(data):
-        raise AelibError(
+        raise FormatError(
             "the payload is not the encoding of the latents it decodes to (bytes missing, extra or altered)"
         )
     return latents
@@ -201,7 +201,7 @@ def load_entropy_model(arrays) -> tuple[EntropyModel, str]:
         )
         fingerprint = str(arrays["fingerprint"])
     except (KeyError, ValueError) as error:
-        raise AelibError(f"entropy tables are incomplete ({error})") from None
+        raise FormatError(f"entropy tables are incomplete ({error})") from None
     channels = len(model.minimum)
     if (
         model.minimum.ndim != 1
@@ -212,11 +212,11 @@ def load_entropy_model(arrays) -> tuple[EntropyModel, str]:
         or (model.sizes < 1).any()
         or model.sizes.max() > model.frequencies.shape[1]
     ):
-        raise AelibError(
+        raise FormatError(
             f"entropy tables are corrupt: shapes {model.minimum.shape}, {model.sizes.shape}, {model.frequencies.shape}"
         )
     sums = model.frequencies.astype(np.int64).sum(axis=1)
     inside = np.arange(model.frequencies.shape[1])[None] < model.sizes[:, None]
     if (sums != 2**PRECISION_BITS).any() or (model.frequencies[inside] == 0).any():
-        raise AelibError("entropy tables are corrupt: a channel's frequencies do not sum to 2**16")
+        raise FormatError("entropy tables are corrupt: a channel's frequencies do not sum to 2**16")
     return model, fingerprint

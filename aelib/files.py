@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS, MAX_PIXELS
 from aelib.data import image_size, read_image
-from aelib.errors import AelibError
+from aelib.errors import AelibError, InputError
 from aelib.format import read_header
 from aelib.metrics import bits_per_pixel, compression_ratio
 from aelib.outputs import atomic_output, refuse_overwrite
@@ -83,12 +83,12 @@ def _expand(inputs: list[str | Path], suffixes: tuple[str, ...]) -> list[tuple[P
         if item.is_dir():
             files = sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
             if not files:
-                raise AelibError(f"no {' / '.join(suffixes)} files found in {item}")
+                raise InputError(f"no {' / '.join(suffixes)} files found in {item}")
             found += [(path, path.relative_to(item)) for path in files]
         elif item.is_file():
             found.append((item, Path(item.name)))
         else:
-            raise AelibError(f"no such file or folder: {item}")
+            raise InputError(f"no such file or folder: {item}")
     return found
 
 
@@ -97,7 +97,7 @@ def _plan_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, suffix: str) ->
     seen: dict[Path, Path] = {}
     for (source, _), output in zip(pairs, outputs):
         if output in seen:
-            raise AelibError(f"{seen[output]} and {source} would both be written to {output}")
+            raise InputError(f"{seen[output]} and {source} would both be written to {output}")
         seen[output] = source
     return outputs
 
@@ -108,9 +108,9 @@ def _existing_aec(source: Path, output: Path, codec: CodecModel) -> FileResult:
     try:
         header = read_header(data)
     except AelibError as error:
-        raise AelibError(f"{output} exists and is not a valid .aec file ({error}); --force replaces it") from None
+        raise InputError(f"{output} exists and is not a valid .aec file ({error}); --force replaces it") from None
     if header.fingerprint != codec.fingerprint:
-        raise AelibError(
+        raise InputError(
             f"{output} exists, written by model {header.fingerprint}, not {codec.fingerprint}; --force replaces it"
         )
     return FileResult(source, output, header.height, header.width, len(data), skipped=True)
@@ -139,7 +139,7 @@ def check_aec_files(inputs: list[str | Path], max_pixels: int = MAX_PIXELS) -> i
         try:
             read_header(read_bytes(source), max_pixels)
         except AelibError as error:
-            raise AelibError(f"{source}: {error}") from None
+            raise InputError(f"{source}: {error}") from None
     return len(pairs)
 
 
@@ -186,7 +186,7 @@ def find_model_for(fingerprint: str, search: Sequence[str | Path]) -> Path:
         if model.is_file() and read_fingerprint(model) == fingerprint:
             return model
     where = ", ".join(str(s) for s in search)
-    raise AelibError(f"no model with fingerprint {fingerprint} in {where}; pass --model")
+    raise InputError(f"no model with fingerprint {fingerprint} in {where}; pass --model")
 
 
 def _existing_png(source: Path, output: Path, height: int, width: int, size: int) -> FileResult:
@@ -197,7 +197,7 @@ def _existing_png(source: Path, output: Path, height: int, width: int, size: int
     except (OSError, ValueError):
         complete = False
     if not complete:
-        raise AelibError(f"{output} exists and is not the {width}x{height} PNG of {source}; --force replaces it")
+        raise InputError(f"{output} exists and is not the {width}x{height} PNG of {source}; --force replaces it")
     return FileResult(source, output, height, width, size, skipped=True)
 
 
@@ -231,7 +231,7 @@ def decompress_files(
                 loaded[header.fingerprint] = load_codec_model(find_model_for(header.fingerprint, model_search))
             image = decode(data, loaded.get(header.fingerprint, codec), max_pixels)
         except AelibError as error:
-            raise AelibError(f"{source}: {error}") from None
+            raise InputError(f"{source}: {error}") from None
         write_atomic(output, png_bytes(image), force)
         results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
     return results
@@ -242,7 +242,7 @@ def read_bytes(path: str | Path) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as error:
-        raise AelibError(f"cannot read {path} ({error.strerror})") from None
+        raise InputError(f"cannot read {path} ({error.strerror})") from None
 
 
 def summary_line(results: list[FileResult]) -> str:

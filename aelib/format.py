@@ -35,7 +35,7 @@ import zlib
 from dataclasses import dataclass
 
 from aelib.config import MAX_PIXELS
-from aelib.errors import AelibError
+from aelib.errors import FormatError, InputError
 
 MAGIC = b"\x89AEC"
 FORMAT_VERSION = 2
@@ -79,29 +79,29 @@ def read_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
             checksum that does not match, absurd sizes, or more than max_pixels pixels.
     """
     if len(data) == 0:
-        raise AelibError("empty file")
+        raise FormatError("empty file")
     if len(data) < HEADER.size:
-        raise AelibError(f"truncated: {len(data)} bytes, the header alone has {HEADER.size}")
+        raise FormatError(f"truncated: {len(data)} bytes, the header alone has {HEADER.size}")
     magic, version, fingerprint, height, width, lh, lw, lc, length, crc = HEADER.unpack_from(data)
     if magic != MAGIC:
-        raise AelibError("not an .aec file (wrong magic bytes)")
+        raise FormatError("not an .aec file (wrong magic bytes)")
     if version == 1:
-        raise AelibError("an .aec file of format version 1 (an earlier aelib); compress the image again with this one")
+        raise FormatError("an .aec file of format version 1 (an earlier aelib); compress the image again with this one")
     if version != FORMAT_VERSION:
-        raise AelibError(f"unknown .aec format version {version}; this aelib reads version {FORMAT_VERSION}")
+        raise FormatError(f"unknown .aec format version {version}; this aelib reads version {FORMAT_VERSION}")
     if length != len(data) - HEADER.size:
-        raise AelibError(
+        raise FormatError(
             f"payload is {len(data) - HEADER.size} bytes, the header says {length} (truncated or extended file)"
         )
     if _checksum(data, memoryview(data)[HEADER.size :]) != crc:
-        raise AelibError("CRC32 mismatch: the file is corrupt")
+        raise FormatError("CRC32 mismatch: the file is corrupt")
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-        raise AelibError(f"header claims a {height}x{width} image; sides must be 1 … {MAX_SIDE}")
+        raise FormatError(f"header claims a {height}x{width} image; sides must be 1 … {MAX_SIDE}")
     if height * width > max_pixels:
-        raise AelibError(
+        raise InputError(
             f"header claims a {height}x{width} image, {height * width:,} pixels; "
             f"the limit is {max_pixels:,} (--max-pixels)"
         )
     if not (1 <= lh <= MAX_SIDE and 1 <= lw <= MAX_SIDE and 1 <= lc):
-        raise AelibError(f"header claims an absurd latent shape {lh}x{lw}x{lc}")
+        raise FormatError(f"header claims an absurd latent shape {lh}x{lw}x{lc}")
     return Header(version, fingerprint.hex(), height, width, (lh, lw, lc), length, crc)

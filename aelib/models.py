@@ -50,7 +50,7 @@ from pathlib import Path
 import keras
 
 from aelib.config import IMAGE_SIZE
-from aelib.errors import AelibError
+from aelib.errors import AelibError, FormatError, InputError
 from aelib.layers import GDN
 from aelib.outputs import atomic_output
 
@@ -87,7 +87,7 @@ class ModelSummary:
 def encoder_plan(depth: int) -> list[tuple[int, int]]:
     """(filters, stride) of each encoder layer for the given depth; the last is the latent."""
     if not isinstance(depth, int) or depth < 1:
-        raise AelibError(f"encoder depth must be an integer >= 1, got {depth!r}")
+        raise InputError(f"encoder depth must be an integer >= 1, got {depth!r}")
     latent = max(MIN_LATENT_CHANNELS, round(LATENT_CHANNELS_AT_DEPTH_3 * LATENT_SHRINK_PER_LAYER ** (depth - 3)))
     plan = [(min(BASE_FILTERS * 2**i, MAX_FILTERS), 2 if i < MAX_DOWNSAMPLING_LAYERS else 1) for i in range(depth)]
     plan[-1] = (latent, plan[-1][1])
@@ -161,7 +161,7 @@ def build_gdn_autoencoder(channels: int, latent_channels: int, name: str = "gdn_
         "decoder" models; its output is linear (the codec clips it to [0, 1]).
     """
     if channels < 1 or latent_channels < 1:
-        raise AelibError(f"channel counts must be >= 1, got {channels} and {latent_channels}")
+        raise InputError(f"channel counts must be >= 1, got {channels} and {latent_channels}")
     image = keras.Input(shape=(None, None, 3), name="image")
     x = image
     for index in range(GDN_STAGES):
@@ -257,21 +257,21 @@ def check_autoencoder(autoencoder: keras.Model) -> None:
         try:
             parts[name] = autoencoder.get_layer(name)
         except ValueError:
-            raise AelibError(f"it has no layer named {name!r}") from None
+            raise FormatError(f"it has no layer named {name!r}") from None
         if not isinstance(parts[name], keras.Model):
-            raise AelibError(f"its {name!r} is a {type(parts[name]).__name__}, not a nested model")
+            raise FormatError(f"its {name!r} is a {type(parts[name]).__name__}, not a nested model")
     encoder, decoder = parts["encoder"], parts["decoder"]
     convolutions = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
     if not convolutions or any(layer.strides[0] != layer.strides[1] for layer in convolutions):
-        raise AelibError("its encoder has no convolutions, or convolutions with unequal strides")
+        raise FormatError("its encoder has no convolutions, or convolutions with unequal strides")
     shapes = {
         "encoder input": encoder.input_shape[-1],
         "decoder output": decoder.output_shape[-1],
     }
     if shapes != {"encoder input": 3, "decoder output": 3}:
-        raise AelibError(f"it does not map RGB to RGB (channels: {shapes})")
+        raise FormatError(f"it does not map RGB to RGB (channels: {shapes})")
     if decoder.input_shape[-1] != encoder.output_shape[-1]:
-        raise AelibError(
+        raise FormatError(
             f"its decoder takes {decoder.input_shape[-1]} channels, its encoder gives {encoder.output_shape[-1]}"
         )
 
@@ -283,13 +283,13 @@ def load_model(path: str | Path) -> keras.Model:
     """
     path = Path(path)
     if not path.is_file():
-        raise AelibError(f"model file not found: {path}")
+        raise InputError(f"model file not found: {path}")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a foreign, corrupt or unsafe file.
-        raise AelibError(f"{path} is not an aelib autoencoder model ({_first_line(error)})") from None
+        raise FormatError(f"{path} is not an aelib autoencoder model ({_first_line(error)})") from None
     try:
         check_autoencoder(model)
     except AelibError as error:
-        raise AelibError(f"{path} is not an aelib autoencoder model: {error}") from None
+        raise FormatError(f"{path} is not an aelib autoencoder model: {error}") from None
     return model

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from aelib.errors import AelibError
+from aelib.errors import InputError
 
 
 @contextmanager
@@ -28,13 +28,13 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise AelibError(f"cannot create the folder {path.parent} ({error.strerror or error})") from None
+        raise InputError(f"cannot create the folder {path.parent} ({error.strerror or error})") from None
     temporary = path.with_name(f".{os.getpid()}-{path.name}")
     try:
         yield temporary
         os.replace(temporary, path)
     except OSError as error:
-        raise AelibError(f"cannot write {path} ({error.strerror or error})") from None
+        raise InputError(f"cannot write {path} ({error.strerror or error})") from None
     finally:
         with suppress(OSError):
             temporary.unlink(missing_ok=True)
@@ -45,4 +45,4 @@ def refuse_overwrite(paths: Iterable[Path], force: bool) -> None:
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing and not force:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise AelibError(f"{existing[0]}{more} already exist(s); pass --force to overwrite")
+        raise InputError(f"{existing[0]}{more} already exist(s); pass --force to overwrite")

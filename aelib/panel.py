@@ -27,7 +27,7 @@ from PIL import Image
 
 from aelib.config import ENTROPY_SUFFIX
 from aelib.data import list_images, read_image
-from aelib.errors import AelibError
+from aelib.errors import AelibError, InputError
 from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 from aelib.outputs import atomic_output, refuse_overwrite
 
@@ -162,24 +162,24 @@ def best_model(choices: list[ModelChoice]) -> ModelChoice | None:
 def check_input_folder(folder: str) -> list[Path]:
     """The images below folder; a one-line error when there is none or no folder."""
     if not folder.strip():
-        raise AelibError("choose an input folder")
+        raise InputError("choose an input folder")
     return list_images(Path(folder).expanduser())
 
 
 def check_output_folder(folder: str, input_folder: str) -> Path:
     """The output folder, if it can be written and lies outside the input folder (which is never changed)."""
     if not folder.strip():
-        raise AelibError("choose an output folder")
+        raise InputError("choose an output folder")
     output = Path(folder).expanduser().resolve()
     if input_folder.strip():
         source = Path(input_folder).expanduser().resolve()
         if output == source or source in output.parents:
-            raise AelibError("the output folder must lie outside the input folder, which is never changed")
+            raise InputError("the output folder must lie outside the input folder, which is never changed")
     if output.exists() and not output.is_dir():
-        raise AelibError(f"the output is a file, not a folder: {output}")
+        raise InputError(f"the output is a file, not a folder: {output}")
     existing = next((p for p in (output, *output.parents) if p.exists()), None)
     if existing is None or not os.access(existing, os.W_OK):
-        raise AelibError(f"cannot write to {output}")
+        raise InputError(f"cannot write to {output}")
     return output
 
 

@@ -38,7 +38,7 @@ from aelib.config import (
     TrainConfig,
     project_root,
 )
-from aelib.errors import AelibError
+from aelib.errors import InputError
 from aelib.outputs import atomic_output
 
 NOTEBOOKS_DIR = project_root() / "notebooks"
@@ -81,14 +81,14 @@ class ReproduceSettings:
 
     def __post_init__(self):
         if self.profile not in PROFILES:
-            raise AelibError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
+            raise InputError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
         if self.data_dir is None and self.second_test_set is None:
             object.__setattr__(self, "second_test_set", EMBEDDED_TEST_SET)
         for folder in (self.data_dir, self.second_test_set):
             if folder is not None and folder != EMBEDDED_TEST_SET and not Path(folder).is_dir():
-                raise AelibError(f"not a folder: {folder}")
+                raise InputError(f"not a folder: {folder}")
         if not self.depths or any(depth < 1 for depth in self.depths):
-            raise AelibError(f"depths must be positive integers, got {list(self.depths)}")
+            raise InputError(f"depths must be positive integers, got {list(self.depths)}")
 
     @property
     def training_epochs(self) -> int:
@@ -238,12 +238,12 @@ def _start_manifest(output_dir: Path, settings: ReproduceSettings, command: str,
             if manifest["settings"].get(name) != value
         )
         if is_committed_example(output_dir):
-            raise AelibError(
+            raise InputError(
                 f"{output_dir} holds the example results that come with aelib, made by `{manifest['command']}`; "
                 f"your settings differ ({differences}). Run that command to regenerate them, write your run "
                 "elsewhere with --out (make: OUT=results/mine), or replace them with --force (make: FORCE=1)"
             )
-        raise AelibError(
+        raise InputError(
             f"{output_dir} holds a run with other settings ({differences}); "
             "pass --force (make: FORCE=1) to replace it, or --out (make: OUT=…) for another folder"
         )
@@ -275,7 +275,7 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict) -> None:
             log_output=True,
         )
     except papermill.PapermillExecutionError as error:
-        raise AelibError(
+        raise InputError(
             f"{notebook.name} failed in cell {error.exec_count}: {error.ename}: {error.evalue.strip()} "
             f"(the executed notebook with the traceback: {output})"
         ) from None

@@ -47,7 +47,7 @@ from aelib.baselines import CODECS, encode_with_codec, header_bytes
 from aelib.bdrate import MIN_POINTS, bd_rate, shared_range, to_decibels
 from aelib.codec import CodecModel, decode, decode_batch, encode, encode_batch, load_codec_model
 from aelib.config import DEFAULT_SEED, LossWeights, TrainConfig
-from aelib.errors import AelibError
+from aelib.errors import InputError
 from aelib.metrics import bits_per_pixel, ms_ssim, psnr, ssim
 from aelib.outputs import atomic_output
 
@@ -146,7 +146,7 @@ def model_name(family: Family, lam: float) -> str:
 def rate_weight(family: Family, lam: float) -> float:
     """The trainer's weight of the rate, 1 / (λ · scale), for loss = D + R / λ."""
     if not lam > 0:
-        raise AelibError(f"λ must be > 0, got {lam}")
+        raise InputError(f"λ must be > 0, got {lam}")
     return 1.0 / (lam * family.scale)
 
 
@@ -175,7 +175,7 @@ def _check_settings(out_dir: Path, record: dict, force: bool) -> None:
     path = out_dir / SETTINGS_FILE
     if path.is_file() and json.loads(path.read_text()) != record:
         if not force:
-            raise AelibError(
+            raise InputError(
                 f"{out_dir} holds rate–distortion models trained with other settings ({path}); "
                 "pass force=True to retrain them, or use another output folder"
             )
@@ -455,16 +455,13 @@ def bd_rate_with_interval(
     def measure(chosen) -> tuple[float, float, float]:
         ref_q, test_q = (_quality(metric, values[name][:, chosen].mean(axis=1)) for name in (reference, test))
         low, high = shared_range(ref_q, test_q)
-        try:
-            value = bd_rate(
-                rates[reference][:, chosen].mean(axis=1),
-                ref_q,
-                rates[test][:, chosen].mean(axis=1),
-                test_q,
-                min_overlap=MIN_OVERLAP[metric],
-            )
-        except AelibError:  # too few settings
-            value = math.nan
+        value = bd_rate(
+            rates[reference][:, chosen].mean(axis=1),
+            ref_q,
+            rates[test][:, chosen].mean(axis=1),
+            test_q,
+            min_overlap=MIN_OVERLAP[metric],
+        )
         return value, low, high
 
     value, low, high = measure(np.arange(len(images)))

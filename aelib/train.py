@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from aelib.calibration import OutputCalibration, calibrate_output
 from aelib.codec import CodecModel, make_codec_model, save_codec_model
 from aelib.config import TrainConfig
-from aelib.errors import AelibError
+from aelib.errors import FormatError, InputError, TrainingError
 from aelib.losses import HybridLoss, laplace_bits
 from aelib.models import build_autoencoder, decoder_of, depth_of, downsampling_factor_of, encoder_of
 from aelib.outputs import atomic_output
@@ -405,7 +405,7 @@ def _load_checkpoint(path: Path, trainer: _HybridLossTrainer, key: dict) -> tupl
         with np.load(path) as arrays:
             state = json.loads(str(arrays["state"]))
             if state["key"] != key:
-                raise AelibError(
+                raise FormatError(
                     f"{path} is the checkpoint of a run with other settings or data; "
                     "delete it to start this run from scratch"
                 )
@@ -416,7 +416,7 @@ def _load_checkpoint(path: Path, trainer: _HybridLossTrainer, key: dict) -> tupl
             trainer.log_scales.assign(arrays["log_scales"])
             best = [arrays[f"best_{i}"] for i in range(count)] if "best_0" in arrays.files else None
     except (OSError, KeyError, ValueError) as error:
-        raise AelibError(f"{path} is not a readable training checkpoint ({error}); delete it to start over") from None
+        raise FormatError(f"{path} is not a readable training checkpoint ({error}); delete it to start over") from None
     return _Progress(**state["progress"]), best
 
 
@@ -430,7 +430,7 @@ class _StopOnNonFinite(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         bad = [term for term, value in (logs or {}).items() if not np.isfinite(float(value))]
         if bad:
-            raise AelibError(
+            raise TrainingError(
                 f"training {self.name} stopped at step {int(self.model.optimizer.iterations)} "
                 f"(epoch {self.epoch}): {', '.join(bad)} became NaN or infinite; "
                 "the last finished epoch's checkpoint, if any, is kept"
@@ -496,7 +496,7 @@ def train_autoencoder(
         The trained model (best validation weights restored), its codec and its history.
     """
     if initial_model is not None and depth_of(initial_model) != depth:
-        raise AelibError(f"the initial model has depth {depth_of(initial_model)}, not {depth}")
+        raise InputError(f"the initial model has depth {depth_of(initial_model)}, not {depth}")
     keras.utils.set_random_seed(config.seed)
     with distribution_strategy().scope():
         autoencoder = build_autoencoder(depth) if initial_model is None else initial_model
@@ -509,13 +509,13 @@ def _check_inputs(autoencoder: keras.Model, train_images: np.ndarray, val_images
     factor = downsampling_factor_of(autoencoder)
     for label, images in (("training", train_images), ("validation", val_images)):
         if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
-            raise AelibError(f"{label} images must be a non-empty (N, H, W, 3) array, got shape {images.shape}")
+            raise InputError(f"{label} images must be a non-empty (N, H, W, 3) array, got shape {images.shape}")
         if images.shape[1] % factor or images.shape[2] % factor:
-            raise AelibError(
+            raise InputError(
                 f"{label} images are {images.shape[1]}x{images.shape[2]}; sides must be multiples of {factor}"
             )
     if config.crop_size is not None and (config.crop_size % factor or config.crop_size > min(train_images.shape[1:3])):
-        raise AelibError(
+        raise InputError(
             f"crop size {config.crop_size} must be a multiple of {factor} and fit in the "
             f"{train_images.shape[1]}x{train_images.shape[2]} training images"
         )
@@ -582,11 +582,13 @@ def train_model(
         row = {"epoch": epoch} | {metric: float(values[-1]) for metric, values in fit.history.items()}
         row["seconds"] = round(time.perf_counter() - epoch_start, 1)  # this epoch alone, pauses between epochs excluded
         if not np.isfinite(row["val_loss"]):
-            raise AelibError(f"training {name} stopped after epoch {epoch}: the validation loss is {row['val_loss']}")
+            raise TrainingError(
+                f"training {name} stopped after epoch {epoch}: the validation loss is {row['val_loss']}"
+            )
         health = latent_health(trainer.encoder, health_sample)
         scheduled = int(trainer.optimizer.iterations) >= schedule_end
         if config.stop_on_collapse and health.collapsed and scheduled:
-            raise AelibError(
+            raise TrainingError(
                 f"training {name} stopped after epoch {epoch}: the model collapsed ({health.describe()}), "
                 "so every image would decode to the same picture"
             )

