@@ -1,7 +1,7 @@
 """Writes the generated pages of docs/: the CLI reference (from the parser) and the .aec format (from aelib.format).
 
-    python scripts/write_docs.py          # rewrite them
-    python scripts/write_docs.py --check  # exit 1 if they are out of date (tests/test_docs.py does this)
+python scripts/write_docs.py          # rewrite them
+python scripts/write_docs.py --check  # exit 1 if they are out of date (tests/test_docs.py does this)
 """
 
 from __future__ import annotations
