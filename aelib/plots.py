@@ -108,17 +108,31 @@ def plot_metric_bars(summary: pd.DataFrame, title: str) -> Figure:
 
 
 def plot_distributions(per_image: pd.DataFrame, methods: list[str], title: str) -> Figure:
-    """Histograms of per-image SSIM, PSNR and compression ratio for the given methods (Figures 3 and 7)."""
+    """Histograms of per-image PSNR, SSIM and compression ratio for the given methods (Figures 3 and 7).
+
+    Drawn with seaborn: one step histogram per method on shared bins, so the methods' spreads
+    compare directly; the legend names the methods.
+    """
+    import seaborn as sns
+
+    shown = per_image[per_image["method"].isin(methods)]
     figure, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    for axis, (column, label) in zip(axes, METRICS[:3]):
-        values = per_image[per_image["method"].isin(methods)][column]
-        bins = np.linspace(values.min(), values.max(), 30) if values.max() > values.min() else 10
-        for method in methods:
-            axis.hist(per_image.loc[per_image["method"] == method, column], bins=bins, alpha=0.6, label=method)
+    for index, (axis, (column, label)) in enumerate(zip(axes, METRICS[:3])):
+        constant = shown[column].nunique() < 2
+        sns.histplot(
+            data=shown,
+            x=column,
+            hue="method",
+            hue_order=methods,
+            bins=10 if constant else 30,
+            element="step",
+            common_bins=True,
+            legend=index == 0,
+            ax=axis,
+        )
         axis.set_xlabel(label)
         axis.set_ylabel("images")
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
     return figure
