@@ -373,6 +373,9 @@ def run_reproduce(
     manifest = _start_manifest(output_dir, settings, command, force)
     steps = plan_steps(settings.depths)
     display = RunDisplay(output_dir / "runs" / LOG_FILE, len(steps))
+    committed_folder = (
+        output_dir.resolve().relative_to(project_root()).as_posix() if is_committed_example(output_dir) else None
+    )
     logger = logging.getLogger("papermill")
     logger.addHandler(display)
     logger.setLevel(logging.INFO)
@@ -399,14 +402,19 @@ def run_reproduce(
                 "finished": dt.datetime.now().isoformat(" ", "seconds"),
             }
             _write_manifest(output_dir, manifest)
+            if committed_folder:  # the headline grows with each finished depth, in step with the manifest
+                update_readme_block(
+                    project_root() / "README.md", committed_folder, readme_headline(output_dir), "headline"
+                )
             display.status(label, f"finished in {_format_duration(seconds)}", True)
         _write_manifest(output_dir, manifest)
         with display.capturing():  # the summary's tables may start TensorFlow, whose start-up lines go to the log
             readme = write_summary(output_dir, settings, manifest)
-            if is_committed_example(output_dir):
-                folder = output_dir.resolve().relative_to(project_root()).as_posix()
-                update_readme_block(project_root() / "README.md", folder, readme_findings(output_dir))
-                update_readme_block(project_root() / "README.md", folder, readme_headline(output_dir), "headline")
+            if committed_folder:
+                update_readme_block(project_root() / "README.md", committed_folder, readme_findings(output_dir))
+                update_readme_block(
+                    project_root() / "README.md", committed_folder, readme_headline(output_dir), "headline"
+                )
         display.status(f"wrote {readme}; the notebooks' output is in {output_dir / 'runs' / LOG_FILE}", final=True)
     finally:
         logger.removeHandler(display)
