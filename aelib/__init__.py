@@ -11,7 +11,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from aelib.baselines import (  # noqa: E402
+from aelib.config import IMAGE_SIZE, PAPER_DEPTHS, PAPER_JPEG_QUALITIES, LossWeights, TrainConfig  # noqa: E402
+from aelib.data import Dataset, embedded_crops, load_dataset, load_folder, read_image  # noqa: E402
+from aelib.errors import AelibError  # noqa: E402
+from aelib.measure.baselines import (  # noqa: E402
     CODECS,
     ClassicalCodec,
     CodecResult,
@@ -21,28 +24,25 @@ from aelib.baselines import (  # noqa: E402
     jpeg_description,
     match_jpeg_quality,
 )
-from aelib.config import IMAGE_SIZE, PAPER_DEPTHS, PAPER_JPEG_QUALITIES, LossWeights, TrainConfig  # noqa: E402
-from aelib.data import Dataset, embedded_crops, load_dataset, load_folder, read_image  # noqa: E402
-from aelib.errors import AelibError
-from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim  # noqa: E402
+from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim  # noqa: E402
 
 _LAZY = {
-    "build_autoencoder": "aelib.models",
-    "summarize": "aelib.models",
-    "load_model": "aelib.models",
-    "HybridLoss": "aelib.losses",
-    "train_autoencoder": "aelib.train",
-    "calibrate_output": "aelib.calibration",
-    "CodecModel": "aelib.codec",
-    "encode": "aelib.codec",
-    "decode": "aelib.codec",
-    "load_codec_model": "aelib.codec",
-    "make_codec_model": "aelib.codec",
-    "save_codec_model": "aelib.codec",
-    "read_header": "aelib.format",
-    "compress_files": "aelib.files",
-    "decompress_files": "aelib.files",
-    "evaluate_model": "aelib.evaluate",
+    "build_autoencoder": "aelib.nn.models",
+    "summarize": "aelib.nn.models",
+    "load_model": "aelib.nn.models",
+    "HybridLoss": "aelib.nn.losses",
+    "train_autoencoder": "aelib.study.train",
+    "calibrate_output": "aelib.nn.calibration",
+    "CodecModel": "aelib.codec.codec",
+    "encode": "aelib.codec.codec",
+    "decode": "aelib.codec.codec",
+    "load_codec_model": "aelib.codec.codec",
+    "make_codec_model": "aelib.codec.codec",
+    "save_codec_model": "aelib.codec.codec",
+    "read_header": "aelib.codec.format",
+    "compress_files": "aelib.codec.files",
+    "decompress_files": "aelib.codec.files",
+    "evaluate_model": "aelib.study.evaluate",
 }
 
 

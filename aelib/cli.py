@@ -86,12 +86,12 @@ def _train(args: argparse.Namespace) -> None:
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
     _import_tensorflow_quietly()
-    from aelib.train import train_autoencoder  # TensorFlow loads only once the input is known to be good
+    from aelib.study.train import train_autoencoder  # TensorFlow loads only once the input is known to be good
 
     start = time.perf_counter()
     initial = None
     if args.init_model:
-        from aelib.models import load_model
+        from aelib.nn.models import load_model
 
         initial = load_model(args.init_model)
     result = train_autoencoder(
@@ -115,8 +115,8 @@ def _calibrate(args: argparse.Namespace) -> None:
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.train)} training images")
     _import_tensorflow_quietly()
-    from aelib.calibration import calibrate_output
-    from aelib.codec import load_codec_model, make_codec_model, save_codec_model
+    from aelib.codec.codec import load_codec_model, make_codec_model, save_codec_model
+    from aelib.nn.calibration import calibrate_output
 
     autoencoder = load_codec_model(args.model).autoencoder
     calibration = calibrate_output(autoencoder, dataset.train)
@@ -140,9 +140,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.test)} test images")
     _import_tensorflow_quietly()
-    from aelib.codec import load_codec_model
-    from aelib.evaluate import evaluate_model
-    from aelib.report import format_markdown, write_csv, write_table
+    from aelib.codec.codec import load_codec_model
+    from aelib.study.evaluate import evaluate_model
+    from aelib.study.report import format_markdown, write_csv, write_table
 
     evaluation = evaluate_model(load_codec_model(args.model), dataset.test, dataset.test_names)
     print(format_markdown(evaluation.summary))
@@ -158,7 +158,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _compress(args: argparse.Namespace) -> None:
-    from aelib.files import check_images, compress_files, summary_line
+    from aelib.codec.files import check_images, compress_files, summary_line
 
     inputs = args.inputs
     if args.test_split:
@@ -170,20 +170,20 @@ def _compress(args: argparse.Namespace) -> None:
         inputs = [folder / name for folder in folders for name in load_dataset(folder, seed=args.seed).test_names]
     check_images(inputs, args.max_pixels)
     _import_tensorflow_quietly()
-    from aelib.codec import load_codec_model
+    from aelib.codec.codec import load_codec_model
 
     results = compress_files(inputs, load_codec_model(args.model), args.out, args.force, args.max_pixels)
     print(summary_line(results))
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    from aelib.files import check_aec_files, decompress_files, summary_line
+    from aelib.codec.files import check_aec_files, decompress_files, summary_line
 
     check_aec_files(args.inputs, args.max_pixels)
     _import_tensorflow_quietly()
     codec = None
     if args.model:
-        from aelib.codec import load_codec_model
+        from aelib.codec.codec import load_codec_model
 
         codec = load_codec_model(args.model)
     results = decompress_files(args.inputs, args.out, codec, args.models_dir, args.force, args.max_pixels)
@@ -191,9 +191,9 @@ def _decompress(args: argparse.Namespace) -> None:
 
 
 def _info(args: argparse.Namespace) -> None:
-    from aelib.files import read_bytes
-    from aelib.format import read_header
-    from aelib.metrics import bits_per_pixel, compression_ratio
+    from aelib.codec.files import read_bytes
+    from aelib.codec.format import read_header
+    from aelib.measure.metrics import bits_per_pixel, compression_ratio
 
     for path in args.files:
         data = read_bytes(path)
@@ -211,8 +211,8 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def reproduce_settings(args: argparse.Namespace):
-    """The :class:`aelib.pipeline.ReproduceSettings` that ``aelib reproduce`` runs with for parsed arguments."""
-    from aelib.pipeline import ReproduceSettings
+    """The :class:`aelib.study.pipeline.ReproduceSettings` that ``aelib reproduce`` runs with for parsed arguments."""
+    from aelib.study.pipeline import ReproduceSettings
 
     return ReproduceSettings(
         data_dir=args.data,
@@ -228,7 +228,7 @@ def reproduce_settings(args: argparse.Namespace):
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    from aelib.pipeline import run_reproduce
+    from aelib.study.pipeline import run_reproduce
 
     # --force changes which steps run, not what they compute, so the recorded command leaves it out: a fresh
     # clone's plain `make reproduce` then matches the committed example's provenance word for word.
@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         "calibrate",
         help="fit a trained model's output colours on its training split",
         description=(
-            "Fit each output channel's gain and offset on the training split (aelib.calibration) and save the "
+            "Fit each output channel's gain and offset on the training split (aelib.nn.calibration) and save the "
             "model with refitted entropy tables. Training already does this; use it on models trained before."
         ),
     )

@@ -53,7 +53,7 @@ SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 """SSIM's settings (Wang et al., 2004): an 11x11 Gaussian window of sigma 1.5, K1 and K2; the metric
-(:func:`aelib.metrics.ssim`) and the loss (:func:`aelib.losses.ssim_loss`) both use these."""
+(:func:`aelib.measure.metrics.ssim`) and the loss (:func:`aelib.nn.losses.ssim_loss`) both use these."""
 
 MAX_PIXELS = 150_000_000
 """Default limit on the pixels (H·W) of an image that aelib reads or decodes: a 12000x12000 photo (144 MP)

@@ -31,7 +31,7 @@ def _median_ms(function, repeats: int) -> float:
 
 def machine() -> dict:
     """The processor and Python this ran on."""
-    from aelib.pipeline import cpu_model
+    from aelib.study.pipeline import cpu_model
 
     return {
         "cpu": cpu_model(),
@@ -44,10 +44,10 @@ def machine() -> dict:
 def run(model_path: str | None, images: int, repeats: int, size: int) -> dict:
     import keras
 
-    from aelib.codec import decode, encode, load_codec_model, make_codec_model, quantized_latents
+    from aelib.codec.codec import decode, encode, load_codec_model, make_codec_model, quantized_latents
+    from aelib.codec.entropy import decode_symbols, encode_symbols
     from aelib.data import embedded_crops
-    from aelib.entropy import decode_symbols, encode_symbols
-    from aelib.models import build_autoencoder
+    from aelib.nn.models import build_autoencoder
 
     crops, _ = embedded_crops(size=size, crops_per_photo=max(1, images // 10 + 1), seed=1)
     crops = crops[:images]

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from aelib.format import pack_file
-from aelib.metrics import psnr
+from aelib.codec.format import pack_file
+from aelib.measure.metrics import psnr
 from aelib.outputs import atomic_output
-from aelib.pipeline import machine_description
+from aelib.study.pipeline import machine_description
 
 PHOTO_TARGET_MB = 2048
 BOMB_TARGET_MB = 500

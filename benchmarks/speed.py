@@ -96,7 +96,7 @@ def vgg_multiply_adds(layers: tuple[str, ...], size: int) -> int:
 def training_throughput(depth: int, batch: int, warmup: int, steps: int, size: int, data: str | None) -> dict:
     """Images per second of training steps with the full hybrid loss, after warm-up steps.
 
-    The steps are the ones :func:`aelib.train.train_model` runs: the originals'
+    The steps are the ones :func:`aelib.study.train.train_model` runs: the originals'
     VGG16 features come from the once-per-image cache, so each step runs VGG16
     forward and backward on the reconstructions only.
     """
@@ -104,9 +104,9 @@ def training_throughput(depth: int, batch: int, warmup: int, steps: int, size: i
     import tensorflow as tf
 
     from aelib.config import TrainConfig
-    from aelib.models import build_autoencoder, summarize
-    from aelib.train import build_trainer, cache_target_features
-    from aelib.vgg import resolve_precision
+    from aelib.nn.models import build_autoencoder, summarize
+    from aelib.nn.vgg import resolve_precision
+    from aelib.study.train import build_trainer, cache_target_features
 
     config = TrainConfig(batch_size=batch, rate_weight=0.05, warmup_steps=0, ramp_steps=0)
     images = _images(data, batch, size)
@@ -140,9 +140,9 @@ def our_codec(model_path: str | None, count: int, batch: int, size: int, data: s
     """Single-image latency and batched throughput of pixels → .aec → pixels, and the quality reached."""
     import numpy as np
 
-    from aelib.codec import decode, decode_batch, encode, encode_batch, load_codec_model, make_codec_model
-    from aelib.metrics import bits_per_pixel, ssim
-    from aelib.models import build_autoencoder, summarize
+    from aelib.codec.codec import decode, decode_batch, encode, encode_batch, load_codec_model, make_codec_model
+    from aelib.measure.metrics import bits_per_pixel, ssim
+    from aelib.nn.models import build_autoencoder, summarize
 
     images = _images(data, count, size)
     codec = load_codec_model(model_path) if model_path else make_codec_model(build_autoencoder(3), images)
@@ -183,8 +183,8 @@ def classical_codec(codec: str, quality: int, count: int, size: int, data: str |
     """The same measurements for a Pillow codec, one image at a time (Pillow has no batch API)."""
     import numpy as np
 
-    from aelib.baselines import encode_with_codec
-    from aelib.metrics import bits_per_pixel, ssim
+    from aelib.measure.baselines import encode_with_codec
+    from aelib.measure.metrics import bits_per_pixel, ssim
 
     images = _images(data, count, size)
     encode_with_codec(images[0], codec, quality)
@@ -302,9 +302,9 @@ def _ratios(three: dict | None, ours: dict) -> list[tuple[float, float, bool]]:
 
 
 def main() -> None:
-    from aelib.baselines import available_codecs, match_quality
+    from aelib.measure.baselines import available_codecs, match_quality
     from aelib.outputs import atomic_output
-    from aelib.pipeline import machine_description
+    from aelib.study.pipeline import machine_description
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="results/models/autoencoder_3L.keras", help="a trained .keras model")

@@ -34,7 +34,7 @@ from skimage import data
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from aelib.vgg import checkpoint_path, read_checkpoint, vgg16_conv_weights  # noqa: E402 - this checkout's aelib
+from aelib.nn.vgg import checkpoint_path, read_checkpoint, vgg16_conv_weights  # noqa: E402 - this checkout's aelib
 
 OUT = ROOT / "tests" / "data"
 SHAPE = (96, 128)

@@ -47,8 +47,8 @@ def codec(images):
     """An untrained 3-layer model with tables fitted to its latents: enough to test the format."""
     import keras
 
-    from aelib.codec import make_codec_model
-    from aelib.models import build_autoencoder
+    from aelib.codec.codec import make_codec_model
+    from aelib.nn.models import build_autoencoder
 
     keras.utils.set_random_seed(11)
     return make_codec_model(build_autoencoder(3), images)
@@ -57,7 +57,7 @@ def codec(images):
 @pytest.fixture(scope="session")
 def saved(codec, tmp_path_factory):
     """The untrained codec model saved with its entropy tables."""
-    from aelib.codec import save_codec_model
+    from aelib.codec.codec import save_codec_model
 
     path = tmp_path_factory.mktemp("model") / "autoencoder_3L.keras"
     save_codec_model(codec, path)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aelib.baselines import (
+from aelib.errors import AelibError
+from aelib.measure.baselines import (
     CODECS,
     available_codecs,
     encode_with_codec,
@@ -13,9 +14,8 @@ from aelib.baselines import (
     match_quality,
     mean_ssim_at,
 )
-from aelib.errors import AelibError
-from aelib.evaluate import jpeg_rows
-from aelib.metrics import psnr
+from aelib.measure.metrics import psnr
+from aelib.study.evaluate import jpeg_rows
 
 
 def _pillow_jpeg(image: np.ndarray, quality: int, **options) -> bytes:

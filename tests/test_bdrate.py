@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from aelib.bdrate import bd_rate, shared_range, to_decibels
 from aelib.errors import AelibError
+from aelib.measure.bdrate import bd_rate, shared_range, to_decibels
 
 PSNR = np.array([28.0, 31.0, 34.0, 37.0, 40.0])
 RATES = np.array([0.3, 0.5, 0.8, 1.3, 2.1])

@@ -4,15 +4,15 @@ import pytest
 from scipy.optimize import least_squares
 from scipy.special import expit
 
-from aelib.calibration import (
+from aelib.errors import AelibError
+from aelib.nn.calibration import (
     OutputCalibration,
     _pre_activations,
     apply_output_calibration,
     calibrate_output,
     fit_channel,
 )
-from aelib.errors import AelibError
-from aelib.models import build_autoencoder, build_gdn_autoencoder
+from aelib.nn.models import build_autoencoder, build_gdn_autoencoder
 
 
 def test_fit_recovers_a_known_sigmoid_gain_and_offset():

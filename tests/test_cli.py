@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from aelib.cli import main
-from aelib.format import HEADER
+from aelib.codec.format import HEADER
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -42,11 +42,11 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(args, message):
 
 
 def test_reproduce_records_its_command_without_force(monkeypatch):
-    import aelib.pipeline
+    import aelib.study.pipeline
 
     recorded = {}
     monkeypatch.setattr(
-        aelib.pipeline, "run_reproduce", lambda settings, out, force, command: recorded.update(locals())
+        aelib.study.pipeline, "run_reproduce", lambda settings, out, force, command: recorded.update(locals())
     )
     monkeypatch.setattr(sys, "argv", ["aelib", "reproduce", "--depths", "3", "--force", "--out", "x"])
     main(sys.argv[1:])
@@ -194,7 +194,7 @@ def test_compress_test_split_takes_the_held_out_images_only(trained_model, tmp_p
 
 
 def test_calibrate_writes_a_new_model_whose_colours_match_the_training_images(saved, tmp_path, capsys):
-    from aelib.codec import load_codec_model
+    from aelib.codec.codec import load_codec_model
     from aelib.data import load_dataset
 
     common = ["--size", "32", "--limit", "40", "--seed", "4"]
@@ -216,8 +216,8 @@ def _crafted_models(folder, saved):
     """Models an attacker could hand over, each with a fingerprint that matches its tables."""
     import keras
 
-    from aelib.codec import load_codec_model, model_fingerprint, save_codec_model
-    from aelib.entropy import fit_entropy_model, save_entropy_model
+    from aelib.codec.codec import load_codec_model, model_fingerprint, save_codec_model
+    from aelib.codec.entropy import fit_entropy_model, save_entropy_model
 
     image = keras.Input((None, None, 3))
     latent = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="encoder")(image)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aelib.codec import (
+from aelib.codec.codec import (
     decode,
     decode_batch,
     decode_latents,
@@ -20,10 +20,10 @@ from aelib.codec import (
     quantized_latents,
     save_codec_model,
 )
-from aelib.entropy import decode_symbols
+from aelib.codec.entropy import decode_symbols
+from aelib.codec.format import HEADER, MAGIC, read_header
 from aelib.errors import AelibError
-from aelib.format import HEADER, MAGIC, read_header
-from aelib.models import build_autoencoder
+from aelib.nn.models import build_autoencoder
 
 
 def test_decoded_image_is_the_decoders_output_on_the_quantised_latents(codec, images):
@@ -57,7 +57,7 @@ def test_encoding_is_deterministic_across_processes(codec, saved, images, tmp_pa
     assert first == second
     np.save(tmp_path / "image.npy", images[2])
     script = (
-        "import sys, numpy as np; from aelib.codec import load_codec_model, encode;"
+        "import sys, numpy as np; from aelib.codec.codec import load_codec_model, encode;"
         f"sys.stdout.buffer.write(encode(np.load(r'{tmp_path / 'image.npy'}'), load_codec_model(r'{saved}')))"
     )
     fresh = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=120).stdout
@@ -217,12 +217,12 @@ def test_batched_decoding_refuses_mixed_sizes(codec, images):
 @pytest.mark.parametrize("height, width", [(64, 80), (57, 43)])
 def test_large_images_are_coded_in_tiles_as_the_whole_image_would_be(codec, monkeypatch, height, width):
     """With 16-pixel tiles, a 64x80 image is 20 tiles; each tile's margin hides the seams."""
-    import aelib.codec
+    import aelib.codec.codec
 
     image = np.random.default_rng(height).integers(0, 256, (height, width, 3), dtype=np.uint8)
     whole_symbols = quantized_latents(image, codec)
     whole_image = decode_latents(whole_symbols, codec, height, width)
-    monkeypatch.setattr(aelib.codec, "TILE_SIDE", 16)
+    monkeypatch.setattr(aelib.codec.codec, "TILE_SIDE", 16)
     tiled_symbols = quantized_latents(image, codec)
     assert (tiled_symbols == whole_symbols).mean() > 0.99
     tiled_image = decode_latents(whole_symbols, codec, height, width)
@@ -232,8 +232,8 @@ def test_large_images_are_coded_in_tiles_as_the_whole_image_would_be(codec, monk
 
 
 def test_the_tile_margin_covers_each_networks_receptive_field(codec):
-    from aelib.codec import CodecModel, tile_margin
-    from aelib.models import build_gdn_autoencoder
+    from aelib.codec.codec import CodecModel, tile_margin
+    from aelib.nn.models import build_gdn_autoencoder
 
     assert tile_margin(codec) == 4  # 3 decoder layers of 3x3 see 3 latents; encoder 1+2+4 = 7 px < 1 latent
     deep = CodecModel(build_autoencoder(10), codec.entropy, "")

@@ -40,4 +40,4 @@ def test_the_architecture_page_lists_each_module_in_its_layer():
     page = (ROOT / "docs" / "architecture.md").read_text()
     for layer, modules in LAYERS.items():
         row = next(line for line in page.splitlines() if line.startswith(f"| {layer} |"))
-        assert set(re.findall(r"`(\w+)`", row.split("|")[2])) == set(modules), layer
+        assert set(re.findall(r"`([\w.]+)`", row.split("|")[2])) == set(modules), layer

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from aelib.entropy import (
+from aelib.codec.entropy import (
     PRECISION_BITS,
     decode_symbols,
     encode_symbols,

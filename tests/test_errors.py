@@ -18,7 +18,7 @@ def test_a_missing_image_is_an_input_error(tmp_path):
 
 
 def test_a_damaged_file_is_a_format_error(codec, images):
-    from aelib.codec import decode, encode
+    from aelib.codec.codec import decode, encode
 
     data = bytearray(encode(images[0], codec))
     data[-1] ^= 0xFF
@@ -27,7 +27,7 @@ def test_a_damaged_file_is_a_format_error(codec, images):
 
 
 def test_a_foreign_model_file_is_a_format_error(tmp_path):
-    from aelib.models import load_model
+    from aelib.nn.models import load_model
 
     (tmp_path / "x.keras").write_bytes(b"not a zip")
     with pytest.raises(FormatError, match="is not an aelib autoencoder model"):
@@ -36,7 +36,7 @@ def test_a_foreign_model_file_is_a_format_error(tmp_path):
 
 def test_a_collapsed_training_run_is_a_training_error(images):
     from aelib.config import TrainConfig
-    from aelib.train import train_autoencoder
+    from aelib.study.train import train_autoencoder
 
     config = TrainConfig(epochs=1, batch_size=8, learning_rate=1e9, seed=1)
     with pytest.raises(TrainingError, match="stopped"):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from aelib.codec import decode, encode
-from aelib.evaluate import evaluate_model, float32_latent_ratio
+from aelib.codec.codec import decode, encode
+from aelib.study.evaluate import evaluate_model, float32_latent_ratio
 
 
 def test_the_papers_ratio_counts_the_latents_as_float32(codec):

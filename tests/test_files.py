@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from aelib.codec.files import check_aec_files, check_images, compress_files, decompress_files, summary_line
 from aelib.errors import AelibError
-from aelib.files import check_aec_files, check_images, compress_files, decompress_files, summary_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from large_images import header_bomb, png_bomb, run_measured  # noqa: E402 - the benchmark's own helpers
@@ -46,8 +46,8 @@ def test_existing_outputs_of_this_model_are_kept_and_counted(codec, folder, tmp_
 def test_outputs_of_another_model_are_not_taken_for_done(codec, folder, tmp_path, images):
     import keras
 
-    from aelib.codec import make_codec_model
-    from aelib.models import build_autoencoder
+    from aelib.codec.codec import make_codec_model
+    from aelib.nn.models import build_autoencoder
 
     keras.utils.set_random_seed(99)
     other = make_codec_model(build_autoencoder(3), images)

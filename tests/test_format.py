@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aelib.codec import decode, encode
+from aelib.codec.codec import decode, encode
+from aelib.codec.format import CHECKSUM_OFFSET, FORMAT_VERSION, HEADER, pack_file, read_header
 from aelib.errors import AelibError
-from aelib.format import CHECKSUM_OFFSET, FORMAT_VERSION, HEADER, pack_file, read_header
 
 FORGED_EXAMPLES = 4000
 """Forged files per run, beside the 2,000 damaged ones of test_codec: over 5,000 in all."""
@@ -104,9 +104,9 @@ SIZE_BOMBS = """
 import resource, sys
 import numpy as np
 resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-from aelib.entropy import decode_symbols, load_entropy_model
+from aelib.codec.entropy import decode_symbols, load_entropy_model
 from aelib.errors import AelibError
-from aelib.format import pack_file, read_header
+from aelib.codec.format import pack_file, read_header
 with np.load(sys.argv[1]) as arrays:
     tables, fingerprint = load_entropy_model(arrays)
 refused = 0
@@ -127,7 +127,7 @@ print(refused)
 
 def test_size_bombs_are_refused_under_a_memory_limit(saved):
     """Headers claiming up to 16384x16384 (pixel limit lifted) with payloads of 0 to 40 kB, in 1 GB of address space."""
-    from aelib.codec import entropy_path
+    from aelib.codec.codec import entropy_path
 
     script = SIZE_BOMBS.replace("ADDRESS_SPACE", str(2**30))
     result = subprocess.run(

@@ -3,7 +3,7 @@
 ``tests/expected/`` holds a tiny 1-layer model with its entropy tables, one image, the ``.aec`` file
 aelib wrote for it and the sha256 of the decoded pixels. A change to padding, quantisation, range
 coding, the header or the decoder that would break files already written fails here. If the change
-is meant, bump ``aelib.format.FORMAT_VERSION`` and regenerate on purpose:
+is meant, bump ``aelib.codec.format.FORMAT_VERSION`` and regenerate on purpose:
 
     AELIB_REGENERATE_GOLDEN=1 python -m pytest tests/test_golden.py
 
@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aelib.codec import decode, encode, load_codec_model, make_codec_model, save_codec_model
-from aelib.format import FORMAT_VERSION, read_header
-from aelib.metrics import psnr
+from aelib.codec.codec import decode, encode, load_codec_model, make_codec_model, save_codec_model
+from aelib.codec.format import FORMAT_VERSION, read_header
+from aelib.measure.metrics import psnr
 
 EXPECTED = Path(__file__).resolve().parent / "expected"
 MODEL = EXPECTED / "tiny_1L.keras"
@@ -42,8 +42,8 @@ def _regenerate() -> None:
     import keras
 
     from aelib.data import embedded_crops
-    from aelib.models import build_autoencoder
-    from aelib.train import normalize_latent_layer
+    from aelib.nn.models import build_autoencoder
+    from aelib.study.train import normalize_latent_layer
 
     keras.utils.set_random_seed(7)
     model = build_autoencoder(1, name="golden_1L")

@@ -1,6 +1,6 @@
 import numpy as np
 
-from aelib.layers import GDN
+from aelib.nn.layers import GDN
 
 
 def test_gdn_matches_its_formula_computed_by_hand():

@@ -4,9 +4,9 @@ import tensorflow as tf
 
 from aelib.config import LossWeights
 from aelib.errors import AelibError
-from aelib.losses import HybridLoss, mse_loss, perceptual_loss, ssim_loss
-from aelib.metrics import ssim
-from aelib.vgg import build_feature_extractor
+from aelib.measure.metrics import ssim
+from aelib.nn.losses import HybridLoss, mse_loss, perceptual_loss, ssim_loss
+from aelib.nn.vgg import build_feature_extractor
 
 
 def _float(images: np.ndarray) -> tf.Tensor:
@@ -78,7 +78,7 @@ def test_unknown_precision_is_a_clear_error():
 def test_laplace_bits_match_scipy():
     from scipy.stats import laplace
 
-    from aelib.losses import laplace_bits
+    from aelib.nn.losses import laplace_bits
 
     rng = np.random.default_rng(3)
     latents = np.concatenate([rng.uniform(-0.5, 0.5, 20), np.clip(rng.laplace(0, 3, 40), -5, 5), [0.0, 0.5, -0.5, 5.5]])
@@ -93,7 +93,7 @@ def test_laplace_bits_and_their_gradients_stay_finite_at_extreme_values():
     """|z| up to 1e4 at the scale floor: the old form overflowed exp() in the unselected branch (NaN gradients)."""
     from scipy.stats import laplace
 
-    from aelib.losses import laplace_bits
+    from aelib.nn.losses import laplace_bits
 
     z = np.array([0.0, 0.3, 0.5, 1.4, 20.0, 300.0, -1e4])
     scales = np.array([0.01, 0.5, 40.0])

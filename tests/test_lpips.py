@@ -1,4 +1,4 @@
-"""aelib.lpips against the original lpips package (PyTorch), from values computed once by scripts/lpips_reference.py."""
+"""aelib.nn.lpips against the original lpips package (PyTorch), values computed once by scripts/lpips_reference.py."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aelib.lpips import lpips, lpips_batch
+from aelib.nn.lpips import lpips, lpips_batch
 
 REFERENCE = Path(__file__).parent / "data" / "lpips_reference"
 

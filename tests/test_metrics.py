@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
+from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 
 
 def _noisy(image: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
@@ -59,7 +59,7 @@ def test_ms_ssim_matches_tensorflow_with_the_same_scales(shape):
     import tensorflow as tf
     from skimage import data
 
-    from aelib.metrics import ms_ssim, ms_ssim_weights
+    from aelib.measure.metrics import ms_ssim, ms_ssim_weights
 
     original = data.astronaut()[: shape[0], : shape[1]]
     noisy = np.clip(original + np.random.default_rng(0).normal(0, 20, original.shape), 0, 255).astype(np.uint8)
@@ -72,7 +72,7 @@ def test_ms_ssim_matches_tensorflow_with_the_same_scales(shape):
 
 
 def test_ms_ssim_uses_five_scales_from_176_pixels_and_renormalised_four_on_128():
-    from aelib.metrics import MS_SSIM_WEIGHTS, ms_ssim_weights
+    from aelib.measure.metrics import MS_SSIM_WEIGHTS, ms_ssim_weights
 
     assert ms_ssim_weights(176, 200) == pytest.approx(MS_SSIM_WEIGHTS, rel=1e-3)
     four = np.array(MS_SSIM_WEIGHTS[:4])

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from aelib.errors import AelibError
-from aelib.models import build_autoencoder, decoder_of, downsampling_factor, encoder_of, summarize
+from aelib.nn.models import build_autoencoder, decoder_of, downsampling_factor, encoder_of, summarize
 
-# (depth, latent shape for a 128x128 image) as documented in aelib.models.
+# (depth, latent shape for a 128x128 image) as documented in aelib.nn.models.
 DOCUMENTED_LATENTS = [(3, (16, 16, 32)), (5, (16, 16, 23)), (7, (16, 16, 17)), (10, (16, 16, 10))]
 
 
@@ -48,7 +48,7 @@ def test_bad_depth_is_refused(depth):
 
 
 def test_gdn_autoencoder_downsamples_16_and_round_trips_a_keras_file(tmp_path):
-    from aelib.models import build_gdn_autoencoder, downsampling_factor_of, load_model, save_model
+    from aelib.nn.models import build_gdn_autoencoder, downsampling_factor_of, load_model, save_model
 
     model = build_gdn_autoencoder(8, 6, name="gdn_test")
     assert downsampling_factor_of(model) == 16

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aelib.codec import decode, load_codec_model
+from aelib.codec.codec import decode, load_codec_model
 from aelib.errors import AelibError
-from aelib.metrics import psnr
-from aelib.panel import COMPLETE_MESSAGE, CompressPanel, check_output_folder, compress_folder, find_models
+from aelib.measure.metrics import psnr
+from aelib.study.panel import COMPLETE_MESSAGE, CompressPanel, check_output_folder, compress_folder, find_models
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_problems_are_status_messages_not_tracebacks(saved, folders, tmp_path, p
 
 def test_an_unwritable_output_folder_is_a_status_message(saved, folders, monkeypatch):
     source, out = folders
-    monkeypatch.setattr("aelib.panel.os.access", lambda path, mode: False)  # as for a user without rights
+    monkeypatch.setattr("aelib.study.panel.os.access", lambda path, mode: False)  # as for a user without rights
     with pytest.raises(AelibError, match="cannot write to"):
         check_output_folder(str(out), str(source))
     panel = CompressPanel(models_dir=saved.parent, input_dir=str(source), output_dir=str(out))
@@ -128,7 +128,7 @@ def test_the_picker_says_what_each_model_is_and_opens_on_the_best(saved, tmp_pat
     import pandas as pd
 
     from aelib.config import ENTROPY_SUFFIX
-    from aelib.panel import best_model, describe_models
+    from aelib.study.panel import best_model, describe_models
 
     models, tables = tmp_path / "models", tmp_path / "tables"
     models.mkdir()

@@ -11,8 +11,8 @@ import papermill
 import pytest
 from PIL import Image
 
-from aelib.panel import COMPLETE_MESSAGE
-from aelib.pipeline import NOTEBOOKS_DIR
+from aelib.study.panel import COMPLETE_MESSAGE
+from aelib.study.pipeline import NOTEBOOKS_DIR
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 

@@ -9,10 +9,10 @@ import papermill
 import pytest
 from PIL import Image
 
-from aelib import ratedistortion as rd
 from aelib.config import PROFILES
 from aelib.errors import AelibError
-from aelib.pipeline import (
+from aelib.study import ratedistortion as rd
+from aelib.study.pipeline import (
     DATA_NOTEBOOK,
     DEPTH_NOTEBOOKS,
     FINAL_NOTEBOOKS,
@@ -214,7 +214,7 @@ def test_make_reproduce_on_a_fresh_clone_asks_for_the_committed_embedded_run(tmp
 
 
 def test_a_committed_example_run_explains_itself_and_a_users_run_stays_protected(tmp_path):
-    from aelib.pipeline import _start_manifest, project_root
+    from aelib.study.pipeline import _start_manifest, project_root
 
     example = project_root() / "results" / "embedded"
     other = ReproduceSettings(epochs=1)

@@ -4,14 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aelib import ratedistortion as rd
-from aelib.baselines import encode_with_codec
-from aelib.codec import encode
+from aelib.codec.codec import encode
 from aelib.config import LossWeights
 from aelib.data import Dataset
 from aelib.errors import AelibError
-from aelib.lpips import lpips
-from aelib.metrics import ms_ssim, psnr
+from aelib.measure.baselines import encode_with_codec
+from aelib.measure.metrics import ms_ssim, psnr
+from aelib.nn.lpips import lpips
+from aelib.study import ratedistortion as rd
 
 
 def test_rate_weight_is_one_over_lambda_in_the_distortions_unit():

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from aelib.report import combine_table1, depth_table, evaluation_set_name, read_table1s, table1_stem, write_table
+from aelib.study.report import combine_table1, depth_table, evaluation_set_name, read_table1s, table1_stem, write_table
 
 
 def _table(depth: int, quality: int, psnr: float) -> pd.DataFrame:

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aelib import ratedistortion as rd
-from aelib.codec import decode, encode, load_codec_model
+from aelib.codec.codec import decode, encode, load_codec_model
 from aelib.config import PAPER_DEPTHS
-from aelib.metrics import psnr
-from aelib.panel import find_models
-from aelib.report import readme_findings, readme_headline, readme_markers
+from aelib.measure.metrics import psnr
+from aelib.study import ratedistortion as rd
+from aelib.study.panel import find_models
+from aelib.study.report import readme_findings, readme_headline, readme_markers
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 pytestmark = pytest.mark.results

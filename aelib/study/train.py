@@ -9,7 +9,7 @@ Beyond the paper, the decoder learns to work from quantised latents: during
 training it sees the encoder's output plus uniform noise in [-0.5, 0.5)
 (Ballé et al., 2017), and validation rounds the latents as the codec does.
 After training, each output channel's gain and offset are fitted on the
-training split (:mod:`aelib.calibration`: the hybrid loss leaves the decoded
+training split (:mod:`aelib.nn.calibration`: the hybrid loss leaves the decoded
 colours a few levels dark), then the entropy tables are fitted to the training
 split's latents and saved beside the model, so the model writes real ``.aec`` files.
 """
@@ -29,12 +29,12 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from aelib.calibration import OutputCalibration, calibrate_output
-from aelib.codec import CodecModel, make_codec_model, save_codec_model
+from aelib.codec.codec import CodecModel, make_codec_model, save_codec_model
 from aelib.config import TrainConfig
 from aelib.errors import FormatError, InputError, TrainingError
-from aelib.losses import HybridLoss, laplace_bits
-from aelib.models import build_autoencoder, decoder_of, depth_of, downsampling_factor_of, encoder_of
+from aelib.nn.calibration import OutputCalibration, calibrate_output
+from aelib.nn.losses import HybridLoss, laplace_bits
+from aelib.nn.models import build_autoencoder, decoder_of, depth_of, downsampling_factor_of, encoder_of
 from aelib.outputs import atomic_output
 
 
@@ -480,7 +480,7 @@ def train_autoencoder(
     """Trains the paper's depth-layer autoencoder on uint8 images with the hybrid loss.
 
     Args:
-        depth: encoder depth (see :func:`aelib.models.build_autoencoder`).
+        depth: encoder depth (see :func:`aelib.nn.models.build_autoencoder`).
         train_images, val_images: (N, H, W, 3) uint8 arrays; H and W multiples
             of the model's downsampling factor.
         config: the paper's settings by default.
@@ -541,7 +541,7 @@ def train_model(
     last finished epoch; the data order, crops and noise are functions of
     (seed, epoch, step), so the result is the uninterrupted run's. After the
     last epoch, the best weights are restored and the output calibrated
-    (:func:`aelib.calibration.calibrate_output`) on the training images.
+    (:func:`aelib.nn.calibration.calibrate_output`) on the training images.
 
     Saves ``{autoencoder.name}.keras``, its tables and ``{autoencoder.name}_history.csv`` in out_dir when given.
     """

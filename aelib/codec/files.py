@@ -24,15 +24,15 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from aelib.codec.format import read_header
 from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS, MAX_PIXELS
 from aelib.data import image_size, read_image
 from aelib.errors import AelibError, InputError
-from aelib.format import read_header
-from aelib.metrics import bits_per_pixel, compression_ratio
+from aelib.measure.metrics import bits_per_pixel, compression_ratio
 from aelib.outputs import atomic_output, refuse_overwrite
 
 if TYPE_CHECKING:
-    from aelib.codec import CodecModel
+    from aelib.codec.codec import CodecModel
 
 AEC_SUFFIX = ".aec"
 
@@ -157,7 +157,7 @@ def compress_files(
     interrupted batch finishes when run again. An unreadable input, or one
     above max_pixels, stops the run with its name.
     """
-    from aelib.codec import encode
+    from aelib.codec.codec import encode
 
     pairs = _expand(inputs, IMAGE_EXTENSIONS)
     outputs = _plan_outputs(pairs, Path(out_dir), AEC_SUFFIX)
@@ -175,7 +175,7 @@ def compress_files(
 
 def find_model_for(fingerprint: str, search: Sequence[str | Path]) -> Path:
     """The ``.keras`` model in the search folders (recursively) whose tables record fingerprint."""
-    from aelib.codec import read_fingerprint
+    from aelib.codec.codec import read_fingerprint
 
     candidates = []
     for folder in map(Path, search):
@@ -214,7 +214,7 @@ def decompress_files(
     A PNG of the right size already at an output is skipped unless force; a
     file above max_pixels is refused before anything is decoded.
     """
-    from aelib.codec import decode, load_codec_model
+    from aelib.codec.codec import decode, load_codec_model
 
     pairs = _expand(inputs, (AEC_SUFFIX,))
     outputs = _plan_outputs(pairs, Path(out_dir), ".png")

@@ -28,7 +28,7 @@ from PIL import Image
 from aelib.config import ENTROPY_SUFFIX
 from aelib.data import list_images, read_image
 from aelib.errors import AelibError, InputError
-from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
+from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 from aelib.outputs import atomic_output, refuse_overwrite
 
 COMPLETE_MESSAGE = "Compression is complete!"
@@ -210,9 +210,9 @@ def compress_folder(
     Returns:
         The images with their decoded versions and sizes.
     """
-    from aelib.codec import decode, encode, load_codec_model
-    from aelib.evaluate import model_method
-    from aelib.files import png_bytes
+    from aelib.codec.codec import decode, encode, load_codec_model
+    from aelib.codec.files import png_bytes
+    from aelib.study.evaluate import model_method
 
     input_dir = Path(input_dir).expanduser().resolve()
     paths = check_input_folder(str(input_dir))
@@ -238,7 +238,7 @@ def compress_folder(
 
 def compare_with_jpeg(run: CompressionRun) -> CompressionRun:
     """Adds JPEG at the quality whose mean SSIM over the images matches the model's."""
-    from aelib.baselines import encode_with_codec, match_jpeg_quality
+    from aelib.measure.baselines import encode_with_codec, match_jpeg_quality
 
     originals = [result.original for result in run.results]
     target = float(np.mean([r.metrics["ssim"] for r in run.results]))
@@ -253,7 +253,7 @@ def compare_with_jpeg(run: CompressionRun) -> CompressionRun:
 
 def summary_table(run: CompressionRun) -> pd.DataFrame:
     """Mean PSNR, SSIM, ratio, bits per pixel and time per image of the model (and JPEG, once compared)."""
-    from aelib.evaluate import matched_jpeg_method
+    from aelib.study.evaluate import matched_jpeg_method
 
     methods = [(run.method, run.results)]
     if run.jpeg_results:
@@ -445,7 +445,7 @@ class CompressPanel:
         import matplotlib.pyplot as plt
         from IPython.display import display
 
-        from aelib.plots import plot_metric_bars
+        from aelib.study.plots import plot_metric_bars
 
         table = summary_table(self.run)
         self.summary.clear_output()

@@ -51,7 +51,7 @@ import keras
 
 from aelib.config import IMAGE_SIZE
 from aelib.errors import AelibError, FormatError, InputError
-from aelib.layers import GDN
+from aelib.nn.layers import GDN
 from aelib.outputs import atomic_output
 
 KERNEL_SIZE = 3

@@ -1,7 +1,7 @@
 """The real codec: quantised latents, entropy coding and the ``.aec`` file format.
 
 An image is padded (reflect) to a multiple of the model's downsampling factor,
-encoded, its latents rounded and clipped (:func:`aelib.entropy.quantize`) and
+encoded, its latents rounded and clipped (:func:`aelib.codec.entropy.quantize`) and
 range-coded with the model's per-channel tables. Decoding reverses each step
 and crops back to the original size.
 
@@ -12,7 +12,7 @@ beyond its own pixels and latents; the file is the same as a whole-image pass
 would write, up to the rare latent that a different summation order rounds the
 other way.
 
-The ``.aec`` layout and its checks are in :mod:`aelib.format`.
+The ``.aec`` layout and its checks are in :mod:`aelib.codec.format`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from aelib.config import ENTROPY_SUFFIX, MAX_PIXELS
-from aelib.entropy import (
+from aelib.codec.entropy import (
     EntropyModel,
     decode_symbols,
     encode_symbols,
@@ -34,9 +33,10 @@ from aelib.entropy import (
     quantize,
     save_entropy_model,
 )
+from aelib.codec.format import FINGERPRINT_BYTES, HEADER, MAX_SIDE, Header, pack_file, read_header
+from aelib.config import ENTROPY_SUFFIX, MAX_PIXELS
 from aelib.errors import FormatError, InputError
-from aelib.format import FINGERPRINT_BYTES, HEADER, MAX_SIDE, Header, pack_file, read_header
-from aelib.models import decoder_of, downsampling_factor_of, encoder_of, load_model, save_model
+from aelib.nn.models import decoder_of, downsampling_factor_of, encoder_of, load_model, save_model
 from aelib.outputs import atomic_output
 
 TILE_SIDE = 1024
@@ -48,7 +48,7 @@ class CodecModel:
     """An autoencoder with its entropy tables: everything needed to write and read ``.aec`` files.
 
     Attributes:
-        autoencoder: a model from :func:`aelib.models.build_autoencoder`.
+        autoencoder: a model from :func:`aelib.nn.models.build_autoencoder`.
         entropy: per-channel integer frequency tables of its quantised latents.
         fingerprint: hex of the first 8 bytes of sha256(weights ‖ tables).
     """

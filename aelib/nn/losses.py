@@ -18,7 +18,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from aelib.config import DEFAULT_FEATURE_LAYERS, SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW, LossWeights
-from aelib.vgg import build_feature_extractor, extract_features
+from aelib.nn.vgg import build_feature_extractor, extract_features
 
 
 def ssim_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -50,7 +50,7 @@ def perceptual_loss(y_true: tf.Tensor, y_pred: tf.Tensor, extractor, true_featur
 
     Args:
         y_true, y_pred: images in [0, 1], shape (batch, H, W, 3).
-        extractor: a model from :func:`aelib.vgg.build_feature_extractor`.
+        extractor: a model from :func:`aelib.nn.vgg.build_feature_extractor`.
         true_features: φ(y_true) computed earlier (one tensor per layer), e.g.
             cached once per training image; computed here when None.
     """
@@ -74,7 +74,7 @@ def laplace_bits(latents: tf.Tensor, log_scales: tf.Tensor) -> tf.Tensor:
     [z - 0.5, z + 0.5] (Ballé et al., 2017, eq. 6-7), so the estimate is
     differentiable in both the latents and the scales b = exp(log_scales), one
     per channel. It is the training-time stand-in for the rate; the codec
-    itself codes with histogram tables fitted after training (:mod:`aelib.entropy`).
+    itself codes with histogram tables fitted after training (:mod:`aelib.codec.entropy`).
 
     For |z| >= 0.5 the mass is a difference of tails,
     0.5·exp(-(|z| - 0.5)/b)·(1 - exp(-1/b)), whose logarithm is computed

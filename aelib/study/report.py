@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from aelib.baselines import jpeg_description
 from aelib.config import MATCHED_JPEG_SUFFIX
 from aelib.data import describe_test_set, test_set_name
+from aelib.measure.baselines import jpeg_description
 from aelib.outputs import atomic_output
 
 
@@ -113,7 +113,7 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
 
     Args:
         output_dir: the results folder the notebooks wrote into.
-        settings: the run's :class:`aelib.pipeline.ReproduceSettings`.
+        settings: the run's :class:`aelib.study.pipeline.ReproduceSettings`.
         manifest: the run's manifest (command, machine, seconds per step).
 
     Returns:
@@ -123,7 +123,7 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
 
     from aelib.config import PROFILES
     from aelib.data import describe_source
-    from aelib.plots import plot_depth_comparison, save_figure
+    from aelib.study.plots import plot_depth_comparison, save_figure
 
     output_dir = Path(output_dir)
     tables_dir, figures_dir = output_dir / "tables", output_dir / "figures"
@@ -225,7 +225,7 @@ def rate_distortion_findings(output_dir: str | Path) -> str:
     optimised JPEG 4:2:0 (``tables/rd_bd_rate.csv``); the numbers come from
     ``tables/rd_bd_rate_ours.csv``. Empty when notebook 06 has not run.
     """
-    from aelib import ratedistortion as rd
+    from aelib.study import ratedistortion as rd
 
     tables_dir = Path(output_dir) / "tables"
     if not (tables_dir / "rd_bd_rate_ours.csv").is_file():
@@ -323,7 +323,7 @@ def update_readme_block(readme: str | Path, folder: str, text: str, kind: str = 
 
 def _rate_distortion_section(output_dir: Path, test_sets: list[tuple[str, str]]) -> list[str]:
     """README lines of notebook 06's results: the BD-rate tables and the curves (nothing if it has not run)."""
-    from aelib import ratedistortion as rd
+    from aelib.study import ratedistortion as rd
 
     tables_dir = output_dir / "tables"
     if not (tables_dir / "rd_bd_rate_ours.csv").is_file():
@@ -367,7 +367,7 @@ def write_evaluation(
     The figures are left open, so that a notebook shows them inline.
 
     Args:
-        evaluation: from :func:`aelib.evaluate.evaluate_model`.
+        evaluation: from :func:`aelib.study.evaluate.evaluate_model`.
         codec: the evaluated model (to decode the example images).
         images, names: the test images and their names.
         output_dir: the results folder (``tables/`` and ``figures/`` inside).
@@ -378,9 +378,9 @@ def write_evaluation(
     Returns:
         The paths written.
     """
-    from aelib.evaluate import comparison_examples, matched_jpeg_method, model_method
-    from aelib.models import depth_of
-    from aelib.plots import plot_comparison, plot_distributions, plot_metric_bars, save_figure
+    from aelib.nn.models import depth_of
+    from aelib.study.evaluate import comparison_examples, matched_jpeg_method, model_method
+    from aelib.study.plots import plot_comparison, plot_distributions, plot_metric_bars, save_figure
 
     output_dir = Path(output_dir)
     depth = depth_of(codec.autoencoder)

@@ -7,7 +7,7 @@ encode/decode times and each colour channel's mean shift (decoded minus
 original, in levels of 255); the summary has one row per method.
 
 The autoencoder's rate is that of the ``.aec`` bytes it really writes
-(:func:`aelib.codec.encode`), header included; the paper's ratio, image bytes
+(:func:`aelib.codec.codec.encode`), header included; the paper's ratio, image bytes
 over the latents stored as float32, is reported beside it (``float32_latent_ratio``).
 """
 
@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aelib.baselines import encode_with_codec, match_jpeg_quality
-from aelib.codec import CodecModel, decode, encode, latent_shape_for
+from aelib.codec.codec import CodecModel, decode, encode, latent_shape_for
 from aelib.config import MATCHED_JPEG_SUFFIX, PAPER_JPEG_QUALITIES, PAPER_TABLE_1
-from aelib.metrics import bits_per_pixel, compression_ratio, psnr, ssim
-from aelib.models import depth_of
+from aelib.measure.baselines import encode_with_codec, match_jpeg_quality
+from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim
+from aelib.nn.models import depth_of
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def float32_latent_ratio(codec: CodecModel, height: int, width: int) -> float:
 
 
 def autoencoder_rows(codec: CodecModel, images: np.ndarray, names: tuple[str, ...], method: str) -> list[dict]:
-    """Runs each image alone through :func:`aelib.codec.encode` and :func:`aelib.codec.decode`, timing both."""
+    """Runs each image alone through :func:`aelib.codec.codec.encode` and ``decode``, timing both."""
     rows = []
     for image, name in tqdm(list(zip(images, names)), desc=method, unit="img", leave=False):
         start = time.perf_counter()
@@ -96,7 +96,7 @@ def autoencoder_rows(codec: CodecModel, images: np.ndarray, names: tuple[str, ..
 
 
 def jpeg_rows(images: np.ndarray, names: tuple[str, ...], quality: int, method: str) -> list[dict]:
-    """Runs each image through optimised JPEG 4:2:0 at quality (:func:`aelib.baselines.jpeg_description`)."""
+    """Runs each image through optimised JPEG 4:2:0 at quality (:func:`aelib.measure.baselines.jpeg_description`)."""
     rows = []
     for image, name in tqdm(list(zip(images, names)), desc=method, unit="img", leave=False):
         result = encode_with_codec(image, "jpeg", quality)
@@ -134,7 +134,7 @@ def evaluate_model(
     """Compares an autoencoder with JPEG on uint8 test images.
 
     Args:
-        codec: a trained model with its entropy tables (:func:`aelib.codec.load_codec_model`).
+        codec: a trained model with its entropy tables (:func:`aelib.codec.codec.load_codec_model`).
         images: uint8 test images of shape (H, W, 3), as one array or a list of any sizes.
         names: a name per image (indices by default).
         jpeg_qualities: fixed JPEG qualities to include (the paper's by default).
@@ -165,7 +165,7 @@ def comparison_examples(
     """The best, median and worst test images by the model's SSIM, each decoded by the model and by matched JPEG.
 
     Returns:
-        Rows for :func:`aelib.plots.plot_comparison`, each panel labelled with its method, bpp, PSNR and SSIM.
+        Rows for :func:`aelib.study.plots.plot_comparison`, each panel labelled with its method, bpp, PSNR and SSIM.
     """
     method = model_method(codec)
     model_rows = evaluation.per_image[evaluation.per_image["method"] == method].reset_index(drop=True)

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, features
 
 from aelib.errors import InputError
-from aelib.metrics import ssim
+from aelib.measure.metrics import ssim
 
 AVIF_SPEED = 4
 """libavif's speed (0 slowest … 10): 4 gives 4 % fewer bits than the default 6 on 128×128 faces, at 4× the time."""
