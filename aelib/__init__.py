@@ -4,12 +4,37 @@ The public API is flat: ``aelib.load_dataset``, ``aelib.build_autoencoder``,
 ``aelib.train_autoencoder``, ``aelib.encode``, ``aelib.decode`` and so on.
 Names whose modules need TensorFlow are imported on first use, so that
 ``import aelib`` (and the CLI's argument checks) stay fast.
+
+Progress lines (training epochs, resumed runs) are log records of the ``aelib``
+logger at level INFO. So that a notebook or a script shows them without any
+set-up, that logger writes its messages to standard output unless the
+application has given it handlers of its own; silence it with
+``logging.getLogger("aelib").setLevel(logging.WARNING)``.
 """
 
 import importlib
+import logging
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class _CurrentStdout(logging.StreamHandler):
+    """Writes each record to sys.stdout as it is at that moment (Jupyter and pytest replace it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout  # not setStream(), which flushes the previous stream, perhaps closed by now
+        super().emit(record)
+
+
+_logger = logging.getLogger("aelib")
+if not _logger.handlers:
+    _handler = _CurrentStdout()
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    _logger.addHandler(_handler)
+    _logger.setLevel(logging.INFO)
+    _logger.propagate = False
 
 from aelib.config import IMAGE_SIZE, PAPER_DEPTHS, PAPER_JPEG_QUALITIES, LossWeights, TrainConfig  # noqa: E402
 from aelib.data import Dataset, embedded_crops, load_dataset, load_folder, read_image  # noqa: E402

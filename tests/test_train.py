@@ -244,3 +244,19 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(tmp_path, capsys):
     np.testing.assert_allclose(resumed.history.loss, whole.history.loss, rtol=1e-4)
     for ours, theirs in zip(resumed.model.get_weights(), whole.model.get_weights(), strict=True):
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+def test_progress_lines_are_log_records_shown_on_stdout_until_silenced(capsys):
+    import logging
+
+    import aelib  # noqa: F401 - configures the "aelib" logger
+
+    logger = logging.getLogger("aelib.study.train")
+    logger.info("epoch 1/1")
+    assert capsys.readouterr().out == "epoch 1/1\n"
+    logging.getLogger("aelib").setLevel(logging.WARNING)
+    try:
+        logger.info("epoch 2/2")
+        assert capsys.readouterr().out == ""
+    finally:
+        logging.getLogger("aelib").setLevel(logging.INFO)

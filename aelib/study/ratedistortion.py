@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,8 @@ REFERENCE_METHOD = "JPEG 4:2:0"
 
 CLASSICAL_SWEEPS = {codec.name: (codec.key, codec.sweep) for codec in CODECS.values()}
 """Method name → (codec key, quality settings), from :data:`aelib.measure.baselines.CODECS`."""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -161,9 +164,9 @@ def _train_or_load(name: str, start_from, config: TrainConfig, training: RDTrain
 
     path = out_dir / f"{name}.keras"
     if path.is_file():
-        print(f"{name}: trained before with the same settings, loaded from {path}", flush=True)
+        logger.info("%s: trained before with the same settings, loaded from %s", name, path)
         return load_codec_model(path)
-    print(f"{name}: training for {config.epochs * config.steps_per_epoch} steps", flush=True)
+    logger.info("%s: training for %d steps", name, config.epochs * config.steps_per_epoch)
     model = build_gdn_autoencoder(training.channels, training.latent_channels, name=name)
     if start_from is not None:
         model.set_weights(start_from.get_weights())

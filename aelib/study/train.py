@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from aelib.nn.calibration import OutputCalibration, calibrate_output
 from aelib.nn.losses import HybridLoss, laplace_bits
 from aelib.nn.models import build_autoencoder, decoder_of, depth_of, downsampling_factor_of, encoder_of
 from aelib.outputs import atomic_output
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -556,7 +559,7 @@ def train_model(
     if checkpoint is not None and checkpoint.is_file():
         progress, best_weights = _load_checkpoint(checkpoint, trainer, key)
         if verbose:
-            print(f"{name}: resuming after epoch {progress.epochs_done} from {checkpoint}", flush=True)
+            logger.info("%s: resuming after epoch %d from %s", name, progress.epochs_done, checkpoint)
 
     images = tf.Variable(train_images, trainable=False)
     features = None if config.crop_size is not None else cache_target_features(trainer.hybrid_loss, train_images)
@@ -604,12 +607,12 @@ def train_model(
         if checkpoint is not None:
             _save_checkpoint(checkpoint, trainer, progress, key, best_weights)
         if verbose:
-            print(_epoch_line(name, config, row, progress), flush=True)
+            logger.info(_epoch_line(name, config, row, progress))
     if best_weights is not None:
         autoencoder.set_weights(best_weights)
     calibration = calibrate_output(autoencoder, train_images)
     if verbose:
-        print(f"{name}: output calibration fitted on the training images: {calibration.describe()}", flush=True)
+        logger.info("%s: output calibration fitted on the training images: %s", name, calibration.describe())
     history = pd.DataFrame(progress.history)
     codec = make_codec_model(autoencoder, train_images)
 
