@@ -24,7 +24,7 @@ REPRODUCE_ARGS := $(if $(DATA),--data $(DATA)) --depths $(DEPTHS) --profile $(PR
 	$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(LIMIT),--limit $(LIMIT)) \
 	$(if $(SECOND_TEST_SET),--second-test-set $(SECOND_TEST_SET)) --out $(OUT) $(if $(FORCE),--force)
 
-.PHONY: reproduce test bench venv clean
+.PHONY: reproduce test lint bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -42,9 +42,11 @@ reproduce: venv
 
 LINTED := aelib tests benchmarks scripts
 
-test: venv
+lint: venv
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 # Speed and memory of training and coding beside Pillow's codecs (results/benchmarks.md), the

@@ -226,3 +226,76 @@ PROFILES = {
     ),
 }
 """The reproduction profiles of ``aelib reproduce`` / ``make reproduce PROFILE=…``."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family of models trained for R + λ·D with one distortion D.
+
+    Attributes:
+        name: "hybrid" or "mse"; models are named ``rd_{name}_{λ}``.
+        distortion: the weights a, b, c of eq. 8 that define D.
+        scale: D's unit relative to the trainer's loss (255² for MSE in 8-bit units).
+        lambdas: the trade-offs λ, smallest (lowest rate) first.
+    """
+
+    name: str
+    distortion: LossWeights
+    scale: float
+    lambdas: tuple[float, ...]
+
+    def label(self) -> str:
+        return f"ours ({self.name})"
+
+
+FAMILIES = {
+    "hybrid": Family("hybrid", LossWeights(), 1.0, (0.3, 1.5, 8.0, 40.0, 200.0)),
+    "mse": Family("mse", LossWeights(ssim=0.0, perceptual=0.0, mse=1.0), 255.0**2, (0.0015, 0.005, 0.018, 0.06, 0.2)),
+}
+
+
+@dataclass(frozen=True)
+class RDTraining:
+    """How the families are trained: Ballé et al.'s GDN transform, random crops, a shared base.
+
+    Attributes:
+        channels, latent_channels: N and M of :func:`aelib.nn.models.build_gdn_autoencoder`.
+        crop_size: side of the random training crops.
+        batch_size: crops per step.
+        base_steps: steps of the base model (MSE family, middle λ).
+        finetune_steps: steps of each family member, from the base or its neighbour λ (:func:`training_order`).
+        learning_rate, clip_norm: Adam's step size and the gradient norm cap (GDN
+            models diverge without it at this learning rate).
+        seed: random seed of initialisation, crops and noise.
+    """
+
+    channels: int = 64
+    latent_channels: int = 96
+    crop_size: int = 64
+    batch_size: int = 16
+    base_steps: int = 8000
+    finetune_steps: int = 600
+    learning_rate: float = 5e-4
+    clip_norm: float = 1.0
+    seed: int = DEFAULT_SEED
+
+    def config(self, distortion: LossWeights, rate_weight: float, steps: int) -> TrainConfig:
+        """The TrainConfig of one run of ``steps`` steps, validated every ``steps // 4``."""
+        per_epoch = max(1, steps // 4)
+        return TrainConfig(
+            epochs=max(1, round(steps / per_epoch)),
+            steps_per_epoch=per_epoch,
+            batch_size=self.batch_size,
+            crop_size=self.crop_size,
+            learning_rate=self.learning_rate,
+            clip_norm=self.clip_norm,
+            loss_weights=distortion,
+            rate_weight=rate_weight,
+            patience=10**6,  # a fixed number of steps; the best validation quarter's weights are kept
+            seed=self.seed,
+            # GDN latents are signed and linear from the start, and fine-tunes start from quantisation-ready models.
+            warmup_steps=0,
+            ramp_steps=0,
+            # A strong rate term may rightly spend next to no bits on some images; the BD-rate tables judge them.
+            stop_on_collapse=False,
+        )
