@@ -229,3 +229,28 @@ def test_a_committed_example_run_explains_itself_and_a_users_run_stays_protected
     )
     with pytest.raises(AelibError, match=r"holds a run with other settings \(epochs None → 1"):
         _start_manifest(mine, other, "aelib reproduce --epochs 1", force=False)
+
+
+def test_notebook_06_runs_again_when_the_depths_change(tmp_path, monkeypatch):
+    """Each depth is its own step, so depths can be added; notebook 06 draws them all and follows."""
+    import aelib.study.pipeline as pipeline
+    import aelib.study.report as report
+
+    ran = []
+
+    def fake_notebook(notebook, output, parameters):
+        ran.append(output.relative_to(tmp_path / "runs").as_posix())
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("{}")
+
+    monkeypatch.setattr(pipeline, "execute_notebook", fake_notebook)
+    monkeypatch.setattr(report, "write_summary", lambda output_dir, settings, manifest: output_dir / "README.md")
+    run_reproduce(ReproduceSettings(depths=(3,)), tmp_path)
+    assert ran[-1] == "06_rate_distortion.ipynb" and "depth-3/03_training.ipynb" in ran
+    ran.clear()
+    run_reproduce(ReproduceSettings(depths=(3,)), tmp_path)
+    assert ran == []
+    run_reproduce(ReproduceSettings(depths=(3, 5)), tmp_path)
+    assert ran == [f"depth-5/{nb.removesuffix('.ipynb')}.ipynb" for nb in DEPTH_NOTEBOOKS] + [
+        "06_rate_distortion.ipynb"
+    ]

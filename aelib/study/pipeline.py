@@ -112,7 +112,12 @@ class ReproduceSettings:
         return profile.embedded_rd_steps if self.data_dir is None else profile.rd_steps
 
     def resume_key(self) -> dict:
-        """The settings a finished step depends on (depths excluded: each depth is its own step)."""
+        """The settings every finished step depends on.
+
+        The depths are left out: each depth is a step of its own, so a run may add depths to a
+        folder. Notebook 06, which draws every depth, records the depths it ran with in its
+        manifest entry and runs again when they change (:func:`run_reproduce`).
+        """
         key = dataclasses.asdict(self)
         del key["depths"]
         key["training_epochs"] = self.training_epochs
@@ -372,6 +377,7 @@ def run_reproduce(
     output_dir = Path(output_dir)
     manifest = _start_manifest(output_dir, settings, command, force)
     steps = plan_steps(settings.depths)
+    depths = list(settings.depths)
     display = RunDisplay(output_dir / "runs" / LOG_FILE, len(steps))
     committed_folder = (
         output_dir.resolve().relative_to(project_root()).as_posix() if is_committed_example(output_dir) else None
@@ -385,7 +391,8 @@ def run_reproduce(
         for number, step in enumerate(steps, start=1):
             output = step.output_path(output_dir)
             label = f"[{number}/{len(steps)}] {step.key}"
-            if step.key in manifest["steps"] and output.is_file():
+            done = manifest["steps"].get(step.key)
+            if done and output.is_file() and done.get("depths", depths) == depths:
                 display.status(label, f"done before in {manifest['steps'][step.key]['seconds']:.0f} s, skipped", True)
                 continue
             display.status(label, "running")
@@ -400,7 +407,7 @@ def run_reproduce(
             manifest["steps"][step.key] = {
                 "seconds": round(seconds, 1),
                 "finished": dt.datetime.now().isoformat(" ", "seconds"),
-            }
+            } | ({"depths": depths} if step.notebook in FINAL_NOTEBOOKS else {})
             _write_manifest(output_dir, manifest)
             if committed_folder:  # the headline grows with each finished depth, in step with the manifest
                 update_readme_block(
