@@ -58,6 +58,15 @@ def _import_tensorflow_quietly() -> None:
         tf.constant(0) + 0
 
 
+def _add_shard_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="code only every N-th file of the sorted inputs, from the I-th (0-based): run I = 0 … N-1 "
+        "in N processes or on N machines to split a collection, no file twice",
+    )
+
+
 def _add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels",
@@ -158,7 +167,9 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _compress(args: argparse.Namespace) -> None:
-    from aelib.codec.files import check_images, compress_files, summary_line
+    from aelib.codec.files import check_images, compress_files, parse_shard, summary_line
+
+    shard = parse_shard(args.shard) if args.shard else None
 
     inputs = args.inputs
     if args.test_split:
@@ -168,25 +179,27 @@ def _compress(args: argparse.Namespace) -> None:
         if not all(folder.is_dir() for folder in folders):
             raise InputError("--test-split takes folders only")
         inputs = [folder / name for folder in folders for name in load_dataset(folder, seed=args.seed).test_names]
-    check_images(inputs, args.max_pixels)
+    check_images(inputs, args.max_pixels, shard)
     _import_tensorflow_quietly()
     from aelib.codec.codec import load_codec_model
 
-    results = compress_files(inputs, load_codec_model(args.model), args.out, args.force, args.max_pixels)
+    results = compress_files(inputs, load_codec_model(args.model), args.out, args.force, args.max_pixels, shard)
     print(summary_line(results))
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    from aelib.codec.files import check_aec_files, decompress_files, summary_line
+    from aelib.codec.files import check_aec_files, decompress_files, parse_shard, summary_line
 
-    check_aec_files(args.inputs, args.max_pixels)
+    shard = parse_shard(args.shard) if args.shard else None
+
+    check_aec_files(args.inputs, args.max_pixels, shard)
     _import_tensorflow_quietly()
     codec = None
     if args.model:
         from aelib.codec.codec import load_codec_model
 
         codec = load_codec_model(args.model)
-    results = decompress_files(args.inputs, args.out, codec, args.models_dir, args.force, args.max_pixels)
+    results = decompress_files(args.inputs, args.out, codec, args.models_dir, args.force, args.max_pixels, shard)
     print(summary_line(results))
 
 
@@ -315,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite existing .aec files (default: keep those of this model, skip)"
     )
     _add_max_pixels_argument(compress)
+    _add_shard_argument(compress)
     compress.add_argument(
         "--test-split",
         action="store_true",
@@ -339,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite existing PNG files (default: keep complete ones, skip)"
     )
     _add_max_pixels_argument(decompress)
+    _add_shard_argument(decompress)
     decompress.set_defaults(run=_decompress)
 
     reproduce = commands.add_parser(

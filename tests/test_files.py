@@ -112,3 +112,43 @@ def test_size_bombs_end_in_one_line_in_little_memory(saved, tmp_path, command, m
     assert len(result["stderr_lines"]) == 1 and message in result["stderr_lines"][0]
     assert result["peak_mb"] < 500
     assert not (tmp_path / "out").exists()
+
+
+def test_two_shards_write_exactly_the_files_of_one_unsharded_run(saved, folder, tmp_path):
+    """The done-when of issue 16: --shard 0/2 and 1/2, each in its own process, byte for byte the whole run."""
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    base = [sys.executable, "-m", "aelib.cli", "compress", str(folder), "--model", str(saved)]
+    subprocess.run([*base, "--out", str(whole)], check=True, capture_output=True, timeout=120)
+    shards = [
+        subprocess.Popen([*base, "--out", str(split), "--shard", f"{index}/2"], stdout=subprocess.PIPE, text=True)
+        for index in range(2)
+    ]
+    outputs = [process.communicate(timeout=120)[0] for process in shards]
+    assert [process.returncode for process in shards] == [0, 0]
+    assert [out.startswith("6 file(s)") for out in outputs] == [True, True]
+
+    def contents(root):
+        return {path.relative_to(root): path.read_bytes() for path in sorted(root.rglob("*.aec"))}
+
+    assert contents(split) == contents(whole) and len(contents(whole)) == 12
+
+
+@pytest.mark.parametrize("text", ["2/2", "1", "-1/2", "a/b", "0/0"])
+def test_a_bad_shard_is_one_line(text):
+    from aelib.codec.files import parse_shard
+
+    with pytest.raises(AelibError, match="--shard takes i/n"):
+        parse_shard(text)
+
+
+def test_shards_partition_the_sorted_files():
+    from aelib.codec.files import take_shard
+
+    files = list(range(11))
+    parts = [take_shard(files, (index, 3)) for index in range(3)]
+    assert sorted(sum(parts, [])) == files and parts[0] == [0, 3, 6, 9]
+
+
+def test_an_empty_shard_says_so(codec, folder, tmp_path):
+    results = compress_files([folder / "00.png"], codec, tmp_path, shard=(1, 2))
+    assert results == [] and summary_line(results).startswith("0 file(s)")

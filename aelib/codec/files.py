@@ -92,6 +92,26 @@ def _expand(inputs: list[str | Path], suffixes: tuple[str, ...]) -> list[tuple[P
     return found
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """ "i/n" → (i, n) with 0 <= i < n: this process codes every n-th file, starting at the i-th.
+
+    Raises:
+        InputError: anything else.
+    """
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise InputError(f"--shard takes i/n with 0 <= i < n, e.g. 0/2; got {text!r}")
+    return int(index), int(count)
+
+
+def take_shard(pairs: list, shard: tuple[int, int] | None) -> list:
+    """The files of one shard: every n-th of the sorted list, from the i-th. Shards 0 … n-1 cover each file once."""
+    if shard is None:
+        return pairs
+    index, count = shard
+    return pairs[index::count]
+
+
 def _plan_outputs(pairs: list[tuple[Path, Path]], out_dir: Path, suffix: str) -> list[Path]:
     outputs = [out_dir / relative.with_suffix(suffix) for _, relative in pairs]
     seen: dict[Path, Path] = {}
@@ -116,25 +136,27 @@ def _existing_aec(source: Path, output: Path, codec: CodecModel) -> FileResult:
     return FileResult(source, output, header.height, header.width, len(data), skipped=True)
 
 
-def check_images(inputs: list[str | Path], max_pixels: int = MAX_PIXELS) -> int:
-    """Checks that every input is an image within max_pixels from its header alone; returns how many there are.
+def check_images(inputs: list[str | Path], max_pixels: int = MAX_PIXELS, shard: tuple[int, int] | None = None) -> int:
+    """Checks that every input (of the shard) is an image within max_pixels from its header alone; returns the count.
 
     Raises:
         AelibError: the first input that is missing, not an image, or too large.
     """
-    pairs = _expand(inputs, IMAGE_EXTENSIONS)
+    pairs = take_shard(_expand(inputs, IMAGE_EXTENSIONS), shard)
     for source, _ in pairs:
         image_size(source, max_pixels)
     return len(pairs)
 
 
-def check_aec_files(inputs: list[str | Path], max_pixels: int = MAX_PIXELS) -> int:
-    """Checks every ``.aec`` input's header and checksum and its image size; returns how many there are.
+def check_aec_files(
+    inputs: list[str | Path], max_pixels: int = MAX_PIXELS, shard: tuple[int, int] | None = None
+) -> int:
+    """Checks every ``.aec`` input's (of the shard) header, checksum and image size; returns how many there are.
 
     Raises:
         AelibError: the first file that is unreadable, corrupt, or above max_pixels.
     """
-    pairs = _expand(inputs, (AEC_SUFFIX,))
+    pairs = take_shard(_expand(inputs, (AEC_SUFFIX,)), shard)
     for source, _ in pairs:
         try:
             read_header(read_bytes(source), max_pixels)
@@ -149,18 +171,23 @@ def compress_files(
     out_dir: str | Path,
     force: bool = False,
     max_pixels: int = MAX_PIXELS,
+    shard: tuple[int, int] | None = None,
 ) -> list[FileResult]:
     """Writes one ``.aec`` per input image; folders are searched recursively and their layout kept.
 
     The outputs are planned first — no two inputs may map to one output — and
     an output already written by this model is skipped unless force, so an
     interrupted batch finishes when run again. An unreadable input, or one
-    above max_pixels, stops the run with its name.
+    above max_pixels, stops the run with its name. With shard (i, n), only
+    the files of that shard (:func:`take_shard`), so that n processes or
+    machines split one collection with no file coded twice. Images are read
+    one at a time, so memory does not grow with the number of files.
     """
     from aelib.codec.codec import encode
 
     pairs = _expand(inputs, IMAGE_EXTENSIONS)
-    outputs = _plan_outputs(pairs, Path(out_dir), AEC_SUFFIX)
+    outputs = take_shard(_plan_outputs(pairs, Path(out_dir), AEC_SUFFIX), shard)
+    pairs = take_shard(pairs, shard)
     results = []
     for (source, _), output in tqdm(list(zip(pairs, outputs)), desc="compressing", unit="img"):
         if output.exists() and not force:
@@ -208,16 +235,19 @@ def decompress_files(
     model_search: Sequence[str | Path] = ("results",),
     force: bool = False,
     max_pixels: int = MAX_PIXELS,
+    shard: tuple[int, int] | None = None,
 ) -> list[FileResult]:
     """Writes one PNG per ``.aec`` file; the model is codec, or found by each file's fingerprint.
 
     A PNG of the right size already at an output is skipped unless force; a
-    file above max_pixels is refused before anything is decoded.
+    file above max_pixels is refused before anything is decoded; with shard,
+    only that shard's files (:func:`take_shard`).
     """
     from aelib.codec.codec import decode, load_codec_model
 
     pairs = _expand(inputs, (AEC_SUFFIX,))
-    outputs = _plan_outputs(pairs, Path(out_dir), ".png")
+    outputs = take_shard(_plan_outputs(pairs, Path(out_dir), ".png"), shard)
+    pairs = take_shard(pairs, shard)
     loaded: dict[str, CodecModel] = {codec.fingerprint: codec} if codec else {}
     results = []
     for (source, _), output in tqdm(list(zip(pairs, outputs)), desc="decompressing", unit="file"):
@@ -247,6 +277,8 @@ def read_bytes(path: str | Path) -> bytes:
 
 def summary_line(results: list[FileResult]) -> str:
     """Total bytes, mean bits per pixel and mean compression ratio of a batch, and how many were already done."""
+    if not results:
+        return "0 file(s): nothing to do (an empty shard)"
     total = sum(r.compressed_bytes for r in results)
     mean_bpp = float(np.mean([r.bits_per_pixel for r in results]))
     mean_ratio = float(np.mean([r.compression_ratio for r in results]))
