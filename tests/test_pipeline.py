@@ -248,9 +248,14 @@ def test_notebook_06_runs_again_when_the_depths_change(tmp_path, monkeypatch):
     run_reproduce(ReproduceSettings(depths=(3,)), tmp_path)
     assert ran[-1] == "06_rate_distortion.ipynb" and "depth-3/03_training.ipynb" in ran
     ran.clear()
+    manifest_path = tmp_path / "runs" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps(manifest | {"machine": "the machine that ran it"}))
     run_reproduce(ReproduceSettings(depths=(3,)), tmp_path)
     assert ran == []
+    assert json.loads(manifest_path.read_text())["machine"] == "the machine that ran it"  # skipping is not running
     run_reproduce(ReproduceSettings(depths=(3, 5)), tmp_path)
-    assert ran == [f"depth-5/{nb.removesuffix('.ipynb')}.ipynb" for nb in DEPTH_NOTEBOOKS] + [
-        "06_rate_distortion.ipynb"
-    ]
+    depth_5 = [f"depth-5/{nb.removesuffix('.ipynb')}.ipynb" for nb in DEPTH_NOTEBOOKS]
+    assert ran == [*depth_5, "06_rate_distortion.ipynb"]
+    machines = json.loads(manifest_path.read_text())["machine"].split("; ")
+    assert machines[0] == "the machine that ran it" and len(machines) == 2

@@ -253,9 +253,17 @@ def _start_manifest(output_dir: Path, settings: ReproduceSettings, command: str,
             "pass --force (make: FORCE=1) to replace it, or --out (make: OUT=…) for another folder"
         )
     if manifest is None or force:
-        manifest = {"settings": settings.resume_key(), "steps": {}}
-    manifest |= {"command": command, "machine": machine_description()}
+        manifest = {"settings": settings.resume_key(), "steps": {}, "machine": machine_description()}
+    manifest["command"] = command
     return manifest
+
+
+def _record_machine(manifest: dict) -> None:
+    """Adds this machine to the manifest's machines, once it has run a step: a run that only skips leaves them."""
+    here = machine_description()
+    machines = [m for m in manifest.get("machine", "").split("; ") if m]
+    if here not in machines:
+        manifest["machine"] = "; ".join([*machines, here])
 
 
 def execute_notebook(notebook: Path, output: Path, parameters: dict) -> None:
@@ -396,6 +404,7 @@ def run_reproduce(
                 display.status(label, f"done before in {manifest['steps'][step.key]['seconds']:.0f} s, skipped", True)
                 continue
             display.status(label, "running")
+            _record_machine(manifest)
             start = time.perf_counter()
             with display.capturing():
                 execute_notebook(
