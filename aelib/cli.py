@@ -51,10 +51,18 @@ def _native_stderr_silenced():
 
 
 def _import_tensorflow_quietly() -> None:
-    """Imports TensorFlow and runs one op (which logs once more) with its start-up logging silenced."""
+    """Imports TensorFlow and runs one op (which logs once more) with its start-up logging silenced.
+
+    In a cluster (``TF_CONFIG`` set) the multi-worker strategy is made first: TensorFlow wants it
+    before any other op.
+    """
     with _native_stderr_silenced():
         import tensorflow as tf
 
+        if os.environ.get("TF_CONFIG"):
+            from aelib.study.train import distribution_strategy
+
+            distribution_strategy()
         tf.constant(0) + 0
 
 

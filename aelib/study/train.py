@@ -17,9 +17,11 @@ split's latents and saved beside the model, so the model writes real ``.aec`` fi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +116,10 @@ class _HybridLossTrainer(keras.Model):
     def _record(self, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        if tf.distribute.get_strategy().num_replicas_in_sync == 1:
+            return {name: tracker.result() for name, tracker in self.trackers.items()}
+        # Keras averages replicas' logs along axis 0, which a scalar lacks under MultiWorkerMirroredStrategy.
+        return {name: tf.reshape(tracker.result(), [1]) for name, tracker in self.trackers.items()}
 
     def _terms(self, images, latents, training: bool, rate_share, true_features=None) -> dict[str, tf.Tensor]:
         terms = self.hybrid_loss.terms(images, self.decoder(latents, training=training), true_features)
@@ -131,13 +136,13 @@ class _HybridLossTrainer(keras.Model):
         with tf.GradientTape(persistent=True) as tape:
             latents = self.encoder(images, training=True)
             if self.config.quantization_noise:
-                seed = tf.stack([tf.constant(self.config.seed, tf.int64), tf.cast(step, tf.int64)])
-                latents += share * tf.random.stateless_uniform(tf.shape(latents), seed, -0.5, 0.5)
+                latents += share * _replica_noise(latents, self.config.seed, step)
             terms = self._terms(images, latents, True, share, None if true_features is None else list(true_features))
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync  # replicas' gradients are summed
+            loss, rate = terms["loss"] / replicas, terms["bits_per_pixel"] / replicas
         weights = self.autoencoder.trainable_weights
         self.optimizer.apply_gradients(
-            list(zip(tape.gradient(terms["loss"], weights), weights))
-            + [(tape.gradient(terms["bits_per_pixel"], self.log_scales), self.log_scales)]
+            list(zip(tape.gradient(loss, weights), weights)) + [(tape.gradient(rate, self.log_scales), self.log_scales)]
         )
         del tape
         return self._record(terms)
@@ -147,6 +152,21 @@ class _HybridLossTrainer(keras.Model):
         if self.config.quantization_noise:
             latents = tf.round(latents)
         return self._record(self._terms(images, latents, False, 1.0))
+
+
+def _replica_noise(latents: tf.Tensor, seed: int, step) -> tf.Tensor:
+    """Uniform noise in [-0.5, 0.5) for this replica's latents: its slice of one draw for the global batch.
+
+    The draw is a function of (seed, step), so a resumed run sees the same noise, and several
+    replicas together see what one process training on the whole global batch would.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    replica = context.replica_id_in_sync_group if context is not None else 0
+    shape = tf.shape(latents)
+    seeds = tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
+    noise = tf.random.stateless_uniform(tf.concat([[shape[0] * replicas], shape[1:]], 0), seeds, -0.5, 0.5)
+    return noise[replica * shape[0] : (replica + 1) * shape[0]]
 
 
 def schedule_share(step, config: TrainConfig) -> tf.Tensor:
@@ -241,10 +261,27 @@ def cache_target_features(loss: HybridLoss, images: np.ndarray, batch_size: int 
     return cache
 
 
+@functools.cache
 def distribution_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over all GPUs when there are several, else the default strategy."""
+    """The strategy the environment asks for, made once per process.
+
+    ``TF_CONFIG`` set (a cluster of workers, each running the same command):
+    MultiWorkerMirroredStrategy, which TensorFlow needs before any other op runs
+    (the CLI makes it first thing); several GPUs: MirroredStrategy; else the
+    default strategy. The batch size is the global one, split over the replicas.
+    """
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def is_chief() -> bool:
+    """Whether this process writes checkpoints and models: always, except a non-first worker of a cluster."""
+    task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
+    return task.get("type", "worker") == "chief" or (
+        task.get("type", "worker") == "worker" and task.get("index", 0) == 0
+    )
 
 
 LATENT_INIT_STD = 1.0
@@ -551,8 +588,15 @@ def train_model(
     _check_inputs(autoencoder, train_images, val_images, config)
     name = autoencoder.name
     keras.utils.set_random_seed(config.seed)
-    with distribution_strategy().scope():
+    strategy = distribution_strategy()
+    with strategy.scope():
         trainer = build_trainer(autoencoder, config, laplace_log_scales(autoencoder, train_images))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3.15's fit averages a first batch over the workers before it builds a model, which
+        # MultiWorkerMirroredStrategy cannot do; the trainer is built, so fit may take the strategy
+        # from the scope it runs in instead.
+        trainer._distribute_strategy = None
+    writes = out_dir is not None and is_chief()  # in a cluster, the first worker writes for all
     key = _run_key(autoencoder, config, train_images, val_images)
     checkpoint = None if out_dir is None else Path(out_dir) / f"{name}{CHECKPOINT_SUFFIX}"
     progress, best_weights = _Progress(), None
@@ -574,14 +618,15 @@ def train_model(
         if verbose == 1 or verbose == "auto":
             callbacks.append(_StepBar(f"{name} epoch {epoch}/{config.epochs}", steps))
         epoch_start = time.perf_counter()
-        fit = trainer.fit(
-            _epoch_dataset(images, features, config, epoch - 1),
-            validation_data=validation,
-            epochs=1,
-            callbacks=callbacks,
-            shuffle=False,  # the epoch's order is already drawn by epoch_order
-            verbose=0,
-        )
+        with strategy.scope():
+            fit = trainer.fit(
+                _epoch_dataset(images, features, config, epoch - 1),
+                validation_data=validation,
+                epochs=1,
+                callbacks=callbacks,
+                shuffle=False,  # the epoch's order is already drawn by epoch_order
+                verbose=0,
+            )
         row = {"epoch": epoch} | {metric: float(values[-1]) for metric, values in fit.history.items()}
         row["seconds"] = round(time.perf_counter() - epoch_start, 1)  # this epoch alone, pauses between epochs excluded
         if not np.isfinite(row["val_loss"]):
@@ -589,7 +634,7 @@ def train_model(
                 f"training {name} stopped after epoch {epoch}: the validation loss is {row['val_loss']}"
             )
         health = latent_health(trainer.encoder, health_sample)
-        scheduled = int(trainer.optimizer.iterations) >= schedule_end
+        scheduled = int(trainer.optimizer.iterations.numpy()) >= schedule_end
         if config.stop_on_collapse and health.collapsed and scheduled:
             raise TrainingError(
                 f"training {name} stopped after epoch {epoch}: the model collapsed ({health.describe()}), "
@@ -604,7 +649,7 @@ def train_model(
         progress.history.append(row)
         progress.epochs_done = epoch
         progress.seconds = time.perf_counter() - started
-        if checkpoint is not None:
+        if writes:
             _save_checkpoint(checkpoint, trainer, progress, key, best_weights)
         if verbose:
             logger.info(_epoch_line(name, config, row, progress))
@@ -617,7 +662,7 @@ def train_model(
     codec = make_codec_model(autoencoder, train_images)
 
     model_path = history_path = None
-    if out_dir is not None:
+    if writes:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         model_path = out_dir / f"{name}.keras"
