@@ -1,30 +1,14 @@
-"""The .aec header without TensorFlow, and forged files: what a checksum cannot catch, the other checks must."""
+"""The .aec header without TensorFlow: its checksum, its fields, and size bombs under a memory limit."""
 
-import struct
 import subprocess
 import sys
 import zlib
 
-import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from aelib.codec.codec import decode, encode
+from aelib.codec.codec import encode
 from aelib.codec.format import CHECKSUM_OFFSET, FORMAT_VERSION, HEADER, pack_file, read_header
 from aelib.errors import AelibError
-
-FORGED_EXAMPLES = 4000
-"""Forged files per run, beside the 2,000 damaged ones of test_codec: over 5,000 in all."""
-
-
-def reseal(data: bytes) -> bytes:
-    """data with its payload length and checksum recomputed, as a forger would."""
-    if len(data) < HEADER.size:
-        return data
-    payload = data[HEADER.size :]
-    fields = data[:23] + struct.pack(">I", len(payload))
-    return fields + struct.pack(">I", zlib.crc32(payload, zlib.crc32(fields))) + payload
 
 
 def test_the_checksum_covers_every_header_field(codec, images):
@@ -57,47 +41,6 @@ def test_reading_a_header_does_not_import_tensorflow(tmp_path):
         "assert status == 0 and 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sys.modules.keys()"
     )
     subprocess.run([sys.executable, "-c", script, str(path)], check=True, capture_output=True, timeout=60)
-
-
-@st.composite
-def forged(draw, valid: bytes):
-    """A valid file with header fields and payload bytes changed, then resealed: checksum and length agree."""
-    data = bytearray(valid)
-    for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["field", "byte", "truncate", "extend"]))
-        if kind == "field":
-            offset, fmt = draw(st.sampled_from([(13, ">H"), (15, ">H"), (17, ">H"), (19, ">H"), (21, ">H")]))
-            value = draw(st.one_of(st.integers(0, 65535), st.sampled_from([1, 2, 4, 8, 16, 31, 32, 33, 16384])))
-            data[offset : offset + 2] = struct.pack(fmt, value)
-        elif kind == "byte" and len(data) > HEADER.size:
-            position = draw(st.integers(HEADER.size, len(data) - 1))
-            data[position] = draw(st.integers(0, 255))
-        elif kind == "truncate":
-            data = data[: draw(st.integers(HEADER.size, len(data)))]
-        elif kind == "extend":
-            data += draw(st.binary(min_size=1, max_size=64))
-    return reseal(bytes(data))
-
-
-def test_forged_files_decode_to_their_stated_size_or_fail_in_one_line(codec, images):
-    valid = encode(images[6], codec)
-    outcomes = {"image": 0, "error": 0}
-
-    @settings(max_examples=FORGED_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(forged(valid))
-    def check(data):
-        try:
-            image = decode(data, codec)
-        except AelibError as error:
-            assert str(error) and "\n" not in str(error)
-            outcomes["error"] += 1
-        else:
-            header = read_header(data)
-            assert image.shape == (header.height, header.width, 3) and image.dtype == np.uint8
-            outcomes["image"] += 1
-
-    check()
-    assert sum(outcomes.values()) >= FORGED_EXAMPLES and outcomes["error"] > 0
 
 
 SIZE_BOMBS = """
