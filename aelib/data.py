@@ -10,6 +10,7 @@ source files and the parameters, so a second run reads one ``.npz``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import warnings
 from collections.abc import Iterator
@@ -99,12 +100,12 @@ def center_crop_resize(pixels: np.ndarray, size: int = IMAGE_SIZE) -> np.ndarray
 
 
 @contextmanager
-def _opened(path: Path, max_pixels: int) -> Iterator[Image.Image]:
-    """The Pillow image at path, its header read and its size checked; every failure as one AelibError."""
+def _opened(path: Path, max_pixels: int, content: bytes | None = None) -> Iterator[Image.Image]:
+    """The Pillow image at path (or of its bytes, content), header read and size checked; failures as one line."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked below
-            with Image.open(path) as image:
+            with Image.open(path if content is None else io.BytesIO(content)) as image:
                 width, height = image.size
                 if width * height > max_pixels:
                     raise InputError(
@@ -128,18 +129,19 @@ def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int
         return image.height, image.width
 
 
-def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS, content: bytes | None = None) -> np.ndarray:
     """Reads one image file as an (H, W, 3) uint8 array.
 
     Args:
-        path: an image file Pillow can read.
+        path: an image file Pillow can read (named in errors).
         max_pixels: refuse images with more pixels than this before decoding
             them (Pillow's own decompression-bomb limit, 179 MP, applies too).
+        content: the file's bytes, when they have been read already; path is then only its name.
 
     Raises:
         AelibError: the file is missing, empty, not an image, corrupt, or too large.
     """
-    with _opened(Path(path), max_pixels) as image:
+    with _opened(Path(path), max_pixels, content) as image:
         image.load()
         return to_rgb_uint8(image)
 

@@ -152,3 +152,14 @@ def test_shards_partition_the_sorted_files():
 def test_an_empty_shard_says_so(codec, folder, tmp_path):
     results = compress_files([folder / "00.png"], codec, tmp_path, shard=(1, 2))
     assert results == [] and summary_line(results).startswith("0 file(s)")
+
+
+def test_the_tf_data_reader_streams_each_files_bytes_in_order(folder, tmp_path):
+    from aelib.codec.files import READ_AHEAD, stream_file_bytes
+
+    paths = sorted(folder.glob("*.png"))
+    assert len(paths) > READ_AHEAD
+    assert list(stream_file_bytes(paths)) == [path.read_bytes() for path in paths]
+    assert list(stream_file_bytes([])) == []
+    with pytest.raises(AelibError, match="cannot read .*missing.png"):
+        list(stream_file_bytes([paths[0], tmp_path / "missing.png"]))

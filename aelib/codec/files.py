@@ -14,7 +14,7 @@ without redoing anything; anything else there stops the run with one line.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,6 +165,33 @@ def check_aec_files(
     return len(pairs)
 
 
+READ_AHEAD = 4
+"""Files whose bytes :func:`stream_file_bytes` reads ahead of the coder: compressed bytes, a few MB each."""
+
+
+def stream_file_bytes(paths: list[Path]) -> Iterator[bytes]:
+    """The files' bytes in order, read by a tf.data pipeline up to READ_AHEAD files ahead of the caller.
+
+    Reading overlaps with coding (which matters on network disks), and only the files' own
+    compressed bytes are held ahead — never decoded pixels — so memory stays small however many
+    files there are and however large each image is.
+
+    Raises:
+        InputError: a file cannot be read.
+    """
+    import tensorflow as tf
+
+    if not paths:
+        return
+    names = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
+    contents = iter(names.map(tf.io.read_file, num_parallel_calls=READ_AHEAD).prefetch(READ_AHEAD))
+    for path in paths:
+        try:
+            yield next(contents).numpy()
+        except tf.errors.OpError as error:
+            raise InputError(f"cannot read {path} ({error.message})") from None
+
+
 def compress_files(
     inputs: list[str | Path],
     codec: CodecModel,
@@ -180,20 +207,24 @@ def compress_files(
     interrupted batch finishes when run again. An unreadable input, or one
     above max_pixels, stops the run with its name. With shard (i, n), only
     the files of that shard (:func:`take_shard`), so that n processes or
-    machines split one collection with no file coded twice. Images are read
-    one at a time, so memory does not grow with the number of files.
+    machines split one collection with no file coded twice. The files stream
+    through :func:`stream_file_bytes` and are decoded one at a time, so memory
+    does not grow with the number of files.
     """
     from aelib.codec.codec import encode
 
     pairs = _expand(inputs, IMAGE_EXTENSIONS)
     outputs = take_shard(_plan_outputs(pairs, Path(out_dir), AEC_SUFFIX), shard)
     pairs = take_shard(pairs, shard)
-    results = []
-    for (source, _), output in tqdm(list(zip(pairs, outputs)), desc="compressing", unit="img"):
+    results, todo = [], []
+    for (source, _), output in zip(pairs, outputs):
         if output.exists() and not force:
             results.append(_existing_aec(source, output, codec))
-            continue
-        image = read_image(source, max_pixels)
+        else:
+            todo.append((source, output))
+    contents = stream_file_bytes([source for source, _ in todo])
+    for (source, output), content in tqdm(zip(todo, contents), total=len(todo), desc="compressing", unit="img"):
+        image = read_image(source, max_pixels, content)
         data = encode(image, codec)
         write_atomic(output, data, force)
         results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
