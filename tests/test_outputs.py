@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from aelib.errors import AelibError
@@ -26,3 +28,19 @@ def test_refuse_overwrite_names_the_first_existing_file_and_counts_the_rest(tmp_
         refuse_overwrite(files, force=False)
     refuse_overwrite(files, force=True)
     refuse_overwrite(files[2:], force=False)
+
+
+def test_a_temporary_left_by_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    from aelib.outputs import atomic_output
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    leftover = tmp_path / f".{int(dead.stdout)}-out.bin"
+    leftover.write_bytes(b"half")
+    mine = tmp_path / f".{os.getpid()}-other.bin"  # a live writer's temporary of another file stays
+    mine.write_bytes(b"busy")
+    with atomic_output(tmp_path / "out.bin") as temporary:
+        temporary.write_bytes(b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name, "out.bin"]
