@@ -120,7 +120,6 @@ def measure(model: str, side: int, photo_source: str | None, folder: Path) -> di
             "decompress": decompressed,
         },
         "bombs": bombs,
-        "folder": str(folder),
     }
 
 
@@ -155,7 +154,7 @@ def markdown(result: dict) -> str:
             f"{'yes' if met else 'no'} |"
         )
     lines += ["", "The bombs' messages:", ""] + [f"- `{row['stderr_lines'][-1]}`" for row in result["bombs"]]
-    return "\n".join(lines).replace(result["folder"] + "/", "") + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -166,7 +165,10 @@ def main() -> None:
     parser.add_argument("--out", default="results", help="folder for the .json and .md (default %(default)s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        result = measure(args.model, args.side, args.photo, Path(folder))
+        # The runs' commands and messages name files in a temporary folder: recorded relative to it.
+        result = json.loads(
+            json.dumps(measure(args.model, args.side, args.photo, Path(folder))).replace(folder + "/", "")
+        )
     out = Path(args.out)
     with atomic_output(out / "benchmarks_large_images.json") as temporary:
         temporary.write_text(json.dumps(result, indent=2) + "\n")
