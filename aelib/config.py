@@ -23,6 +23,9 @@ EMBEDDED_TEST_SET = "embedded"
 """The value of ``second_test_set`` that names the second test set shipped inside scikit-image
 (:func:`aelib.data.embedded_test_photos`) instead of a folder."""
 
+RATE_DISTORTION_STEP = "06_rate_distortion"
+"""Notebook 06's name and its step's key in a manifest: the READMEs quote its tables once that step has finished."""
+
 DEFAULT_SEED = 20251124
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 """Train / validation / test fractions. The paper does not state its split."""

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from aelib.errors import AelibError
-from aelib.measure.bdrate import bd_rate, shared_range, to_decibels
+from aelib.measure.bdrate import bd_rate, rate_at_quality, shared_range, to_decibels
 
 PSNR = np.array([28.0, 31.0, 34.0, 37.0, 40.0])
 RATES = np.array([0.3, 0.5, 0.8, 1.3, 2.1])
@@ -86,3 +86,14 @@ def test_too_little_overlap_gives_nan_and_the_shared_range_says_why():
 def test_decibels_of_similarity_by_hand():
     assert to_decibels([0.9, 0.99, 0.999]) == pytest.approx([10.0, 20.0, 30.0])
     assert np.isinf(to_decibels(1.0))
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_rate_at_quality_reads_the_fit_between_points_and_nowhere_outside(method):
+    # log R = 0.1·q - 3 exactly: both fits reproduce a straight line, so R(33.3) = exp(0.33).
+    rates = np.exp(0.1 * PSNR - 3.0)
+    assert rate_at_quality(rates, PSNR, 33.3, method) == pytest.approx(math.exp(0.33), rel=1e-9)
+    assert rate_at_quality(RATES, PSNR, 31.0, "pchip") == pytest.approx(0.5, rel=1e-12)  # a measured point
+    assert math.isnan(rate_at_quality(RATES, PSNR, 27.9, method))
+    assert math.isnan(rate_at_quality(RATES, PSNR, 40.1, method))
+    assert math.isnan(rate_at_quality(RATES[:3], PSNR[:3], 30.0, method))

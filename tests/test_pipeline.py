@@ -144,6 +144,7 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
         "tables/rd_bd_rate.md",
         "tables/rd_codecs.md",
         "tables/rd_bd_rate_ours.csv",
+        "tables/rd_equal_quality.csv",
         "figures/rd_curves_test.png",
         "figures/rd_curves_second.png",
     ]

@@ -184,3 +184,32 @@ def test_training_order_chains_outwards_from_the_middle_lambda():
     family = rd.Family("mse", LossWeights(0.0, 0.0, 1.0), 1.0, (1.0, 2.0, 3.0, 4.0, 5.0))
     order = [(lam, start) for _, lam, start in rd.training_order([family])]
     assert order == [(3.0, None), (4.0, 3.0), (5.0, 4.0), (2.0, 3.0), (1.0, 2.0)]
+
+
+def test_single_models_and_family_members_meet_the_codec_at_equal_quality():
+    per_image = pd.concat(
+        [
+            _per_image("WebP", 0.5),
+            _per_image("ours (mse)", 0.8),
+            _per_image("3-layer", 1.0).iloc[:4].assign(setting="paper"),  # q 30 at 0.3 bpp; WebP: 0.15 there
+            _per_image("10-layer", 1.0).iloc[:4].assign(setting="paper", psnr=45.0),
+        ],
+        ignore_index=True,
+    )
+    table = rd.equal_quality_table(rd.curves(per_image), "WebP")
+    assert table["method"].tolist() == ["ours (mse)"] * 5 + ["3-layer", "10-layer"]
+    assert table["psnr_codec_bpp"].iloc[:6].tolist() == pytest.approx([0.15, 0.25, 0.4, 0.65, 1.05, 0.15])
+    assert table["psnr_bits_ratio"].iloc[:6].tolist() == pytest.approx([1.6] * 5 + [2.0])
+    assert table["ms_ssim_db_bits_ratio"].iloc[5] == pytest.approx(2.0)  # MS-SSIM in dB is q/2 here: the same nodes
+    assert math.isnan(table["psnr_bits_ratio"].iloc[6])  # 45 dB lies beyond WebP's 42
+    text = rd.equal_quality_findings(table.assign(test_set="test"), ["ours (mse)"])
+    assert "- **test**, ours (mse) against WebP: PSNR: we spend 1.60–1.60× its bits at 5 of 5 points;" in text
+    assert "3-layer (0.300 bpp) against WebP: at PSNR 30 dB, WebP needs 0.150 bpp: we spend 2.00× its bits" in text
+    assert "10-layer (0.300 bpp) against WebP: at PSNR 45 dB, above every WebP setting (its highest, 42 dB" in text
+    ours = per_image["method"] == "ours (mse)"
+    per_image.loc[ours, "psnr"] -= 13.0  # every member now below WebP's lowest 30 dB
+    lower = rd.equal_quality_table(rd.curves(per_image), "WebP").assign(test_set="t")
+    lower_text = rd.equal_quality_findings(lower, ["ours (mse)"])
+    assert (
+        "ours (mse) against WebP: PSNR: 5 of 5 lie below every WebP setting; MS-SSIM: we spend 1.60–1.60×" in lower_text
+    )

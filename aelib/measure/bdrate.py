@@ -66,6 +66,35 @@ def _integral(qualities: np.ndarray, log_rates: np.ndarray, low: float, high: fl
     return float(np.polyval(antiderivative, high) - np.polyval(antiderivative, low))
 
 
+def rate_at_quality(rates, qualities, quality: float, method: str = "pchip") -> float:
+    """The rate a codec's curve needs for one quality: its log-rate fit (as in :func:`bd_rate`) read at quality.
+
+    This is the single-point form of the BD-rate's comparison, for a model that
+    is one point rather than a curve (the paper's autoencoders).
+
+    Args:
+        rates, qualities: the codec's points, any order.
+        quality: where to read the fit.
+        method: "pchip" (default) or "cubic", see :data:`METHODS`.
+
+    Returns:
+        The fitted rate at quality; NaN when the curve has fewer than four
+        distinct usable points or quality lies outside the qualities it covers
+        (no extrapolation).
+
+    Raises:
+        InputError: an unknown method.
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown BD-rate method {method!r}; choose one of {', '.join(METHODS)}")
+    curve = _curve(rates, qualities)
+    if curve is None or not curve[0][0] <= quality <= curve[0][-1]:
+        return math.nan
+    if method == "pchip":
+        return float(np.exp(PchipInterpolator(*curve)(quality)))
+    return float(np.exp(np.polyval(np.polyfit(*curve, 3), quality)))
+
+
 def bd_rate(
     reference_rates,
     reference_qualities,

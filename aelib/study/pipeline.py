@@ -34,6 +34,7 @@ from aelib.config import (
     IMAGE_SIZE,
     PAPER_DEPTHS,
     PROFILES,
+    RATE_DISTORTION_STEP,
     LossWeights,
     TrainConfig,
     project_root,
@@ -44,7 +45,7 @@ from aelib.outputs import atomic_output
 NOTEBOOKS_DIR = project_root() / "notebooks"
 DATA_NOTEBOOK = "01_data_prep.ipynb"
 DEPTH_NOTEBOOKS = ("02_model_building.ipynb", "03_training.ipynb", "04_evaluation.ipynb")
-FINAL_NOTEBOOKS = ("06_rate_distortion.ipynb",)
+FINAL_NOTEBOOKS = (f"{RATE_DISTORTION_STEP}.ipynb",)
 MANIFEST = "manifest.json"
 
 
@@ -394,6 +395,18 @@ def run_reproduce(
     logger.addHandler(display)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+
+    def publish() -> Path:
+        """The combined tables, figures and README from the steps finished so far, and the project README's blocks."""
+        with display.capturing():  # the summary's tables may start TensorFlow, whose start-up lines go to the log
+            readme = write_summary(output_dir, settings, manifest)
+            if committed_folder:
+                update_readme_block(project_root() / "README.md", committed_folder, readme_findings(output_dir))
+                update_readme_block(
+                    project_root() / "README.md", committed_folder, readme_headline(output_dir), "headline"
+                )
+        return readme
+
     try:
         display.log.write(f"\n=== {dt.datetime.now().isoformat(' ', 'seconds')}: {command}\n")
         for number, step in enumerate(steps, start=1):
@@ -418,19 +431,10 @@ def run_reproduce(
                 "finished": dt.datetime.now().isoformat(" ", "seconds"),
             } | ({"depths": depths} if step.notebook in FINAL_NOTEBOOKS else {})
             _write_manifest(output_dir, manifest)
-            if committed_folder:  # the headline grows with each finished depth, in step with the manifest
-                update_readme_block(
-                    project_root() / "README.md", committed_folder, readme_headline(output_dir), "headline"
-                )
+            publish()  # a run that spans sittings leaves its tables and READMEs in step with its manifest
             display.status(label, f"finished in {_format_duration(seconds)}", True)
         _write_manifest(output_dir, manifest)
-        with display.capturing():  # the summary's tables may start TensorFlow, whose start-up lines go to the log
-            readme = write_summary(output_dir, settings, manifest)
-            if committed_folder:
-                update_readme_block(project_root() / "README.md", committed_folder, readme_findings(output_dir))
-                update_readme_block(
-                    project_root() / "README.md", committed_folder, readme_headline(output_dir), "headline"
-                )
+        readme = publish()
         display.status(f"wrote {readme}; the notebooks' output is in {output_dir / 'runs' / LOG_FILE}", final=True)
     finally:
         logger.removeHandler(display)

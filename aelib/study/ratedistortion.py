@@ -47,7 +47,7 @@ from aelib.codec.codec import CodecModel, decode, decode_batch, encode, encode_b
 from aelib.config import DEFAULT_SEED, FAMILIES, Family, RDTraining, TrainConfig
 from aelib.errors import InputError
 from aelib.measure.baselines import CODECS, encode_with_codec, header_bytes
-from aelib.measure.bdrate import MIN_POINTS, bd_rate, shared_range, to_decibels
+from aelib.measure.bdrate import MIN_POINTS, bd_rate, rate_at_quality, shared_range, to_decibels
 from aelib.measure.metrics import bits_per_pixel, ms_ssim, psnr, ssim
 from aelib.outputs import atomic_output
 
@@ -513,6 +513,108 @@ def findings(table: pd.DataFrame, strongest: dict[str, str]) -> str:
             verdict = "" if math.isnan(value) else _verdict(row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
             parts.append(f"{label} {format_bd(row, metric)}{verdict}")
         lines.append(f"- **{test_set}**, {family} against {row['against']}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+EQUAL_QUALITY_METRICS = ("psnr", "ms_ssim_db")
+"""The metrics in which each of our points is set beside the strongest codec at equal quality."""
+
+
+def equal_quality_table(points: pd.DataFrame, against: str) -> pd.DataFrame:
+    """Each of our points beside the bits a classical codec needs for the same quality.
+
+    For every point that is not a classical codec's (the families' members and
+    the paper's single models) and each metric of :data:`EQUAL_QUALITY_METRICS`,
+    the classical codec's log-rate fit is read at our point's quality
+    (:func:`aelib.measure.bdrate.rate_at_quality`, PCHIP as in the BD-rates).
+    A single model has no curve, so this is how it meets the codecs.
+
+    Args:
+        points: a :func:`curves` table.
+        against: the classical codec, e.g. :func:`strongest_codec`'s.
+
+    Returns:
+        One row per our point: method, setting, bpp, then per metric m its value
+        ``m``, ``m_codec_bpp`` (NaN outside the codec's range), ``m_bits_ratio``
+        (our bits over the codec's: below 1 we need fewer), and the codec's
+        lowest and highest quality with their rates (``m_codec_low``,
+        ``m_codec_low_bpp``, ``m_codec_high``, ``m_codec_high_bpp``), which say
+        where a point outside its range lies.
+    """
+    codec = points[points["method"] == against]
+    rows = []
+    for _, point in points[~points["method"].isin(CLASSICAL_SWEEPS)].iterrows():
+        row = {"against": against, "method": point["method"], "setting": point["setting"], "bpp": point["bpp"]}
+        for metric in EQUAL_QUALITY_METRICS:
+            needed = rate_at_quality(codec["bpp"], codec[metric], point[metric])
+            low, high = codec.loc[codec[metric].idxmin()], codec.loc[codec[metric].idxmax()]
+            row |= {
+                metric: point[metric],
+                f"{metric}_codec_bpp": needed,
+                f"{metric}_bits_ratio": point["bpp"] / needed,
+                f"{metric}_codec_low": low[metric],
+                f"{metric}_codec_low_bpp": low["bpp"],
+                f"{metric}_codec_high": high[metric],
+                f"{metric}_codec_high_bpp": high["bpp"],
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _single_point_words(row: pd.Series, metric: str) -> str:
+    """One model against the codec in one metric: the bits ratio, or where the model lies outside the codec's range."""
+    label, unit, against = BD_METRICS[metric], METRIC_UNITS[metric], row["against"]
+    ratio = row[f"{metric}_bits_ratio"]
+    if not math.isnan(ratio):
+        return (
+            f"at {label} {row[metric]:.3g}{unit}, {against} needs {row[f'{metric}_codec_bpp']:.3f} bpp: "
+            f"we spend {ratio:.2f}× its bits" + (" (fewer)" if ratio < 1 else "")
+        )
+    side = "low" if row[metric] < row[f"{metric}_codec_low"] else "high"
+    word = "below" if side == "low" else "above"
+    return (
+        f"at {label} {row[metric]:.3g}{unit}, {word} every {against} setting (its {side}est, "
+        f"{row[f'{metric}_codec_{side}']:.3g}{unit}, takes {row[f'{metric}_codec_{side}_bpp']:.3f} bpp)"
+    )
+
+
+def _family_words(rows: pd.DataFrame, metric: str) -> str:
+    """A family's members against the codec in one metric: the range of their bits ratios, and how many lie outside."""
+    ratios = rows[f"{metric}_bits_ratio"]
+    measured, outside = ratios.dropna(), rows[ratios.isna()]
+    below = int((outside[metric] < outside[f"{metric}_codec_low"]).sum())
+    words = []
+    if len(measured):
+        words.append(
+            f"we spend {measured.min():.2f}–{measured.max():.2f}× its bits at {len(measured)} of {len(rows)} points"
+        )
+    for count, word in ((below, "below"), (len(outside) - below, "above")):
+        if count:
+            words.append(f"{count} of {len(rows)} lie {word} every {rows['against'].iloc[0]} setting")
+    return ", ".join(words)
+
+
+def equal_quality_findings(table: pd.DataFrame, families: list[str]) -> str:
+    """Markdown lines from :func:`equal_quality_table` tables with a test_set column: what each of our models spends.
+
+    The paper's single models get a line each; each family is summed up by the
+    range of its members' ratios.
+
+    Args:
+        table: equal-quality rows of one or more test sets.
+        families: the family labels ("ours (mse)" …), as opposed to the paper's single models.
+    """
+    lines = []
+    for (test_set, method), rows in table.groupby(["test_set", "method"], sort=False):
+        against = rows["against"].iloc[0]
+        parts = []
+        for metric in EQUAL_QUALITY_METRICS:
+            if method in families:
+                parts.append(f"{BD_METRICS[metric]}: {_family_words(rows, metric)}")
+            else:
+                parts.append(_single_point_words(rows.iloc[0], metric))
+        spent = "" if method in families else f" ({rows['bpp'].iloc[0]:.3f} bpp)"
+        lines.append(f"- **{test_set}**, {method}{spent} against {against}: " + "; ".join(parts))
     return "\n".join(lines)
 
 

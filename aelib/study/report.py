@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from aelib.config import MATCHED_JPEG_SUFFIX
+from aelib.config import MATCHED_JPEG_SUFFIX, RATE_DISTORTION_STEP
 from aelib.data import describe_test_set, test_set_name
 from aelib.measure.baselines import jpeg_description
 from aelib.outputs import atomic_output
@@ -185,6 +185,8 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
             "",
             _image(figures_dir / f"depths_{test_set}.png", output_dir, "metrics against depth"),
             "",
+            depth_trend({depth: table.iloc[0] for depth, table in tables.items()}),
+            "",
         ]
         for depth in sorted(tables):
             lines += [
@@ -195,7 +197,8 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
                 _image(figures_dir / f"examples_{depth}L_{test_set}.png", output_dir, "examples"),
                 "",
             ]
-    lines += _rate_distortion_section(output_dir, test_sets)
+    if RATE_DISTORTION_STEP in manifest["steps"]:
+        lines += _rate_distortion_section(output_dir, test_sets)
     lines += ["## Training", ""]
     for depth in depths:
         lines.append(_image(figures_dir / f"training_{depth}L.png", output_dir, f"training curves, {depth}-layer"))
@@ -234,11 +237,22 @@ def rate_distortion_findings(output_dir: str | Path) -> str:
     standing = pd.read_csv(tables_dir / "rd_bd_rate_ours.csv")
     strongest = {name: rd.strongest_codec(rows) for name, rows in bd.groupby("test_set", sort=False)}
     named = ", ".join(f"{codec} on {name}" for name, codec in strongest.items())
+    families = list(standing["family"].unique())
+    equal = pd.concat(
+        [
+            rd.equal_quality_table(pd.read_csv(tables_dir / f"rd_points_{name}.csv"), codec).assign(test_set=name)
+            for name, codec in strongest.items()
+        ],
+        ignore_index=True,
+    )
     return (
         f"Strongest classical codec (lowest BD-rate in PSNR against optimised JPEG 4:2:0): {named}. "
         "BD-rate of our families against it (negative: we need fewer bits for the same quality; "
         "95 % bootstrap interval over images; the quality range the number is taken over):\n\n"
         + rd.findings(standing, strongest)
+        + "\n\nAt equal quality, point by point: the bits each of our models spends over the bits the strongest "
+        "codec needs for the same mean quality (its PCHIP fit read there):\n\n"
+        + rd.equal_quality_findings(equal, families)
     )
 
 
@@ -254,9 +268,9 @@ def readme_findings(output_dir: str | Path) -> str:
     """The project README's block for a committed results folder: which run, then notebook 06's verdict."""
     output_dir = Path(output_dir)
     manifest = json.loads((output_dir / "runs" / "manifest.json").read_text())
-    findings = rate_distortion_findings(output_dir)
+    findings = rate_distortion_findings(output_dir) if RATE_DISTORTION_STEP in manifest["steps"] else ""
     if not findings:
-        return ""
+        return f"Not yet written: `{manifest['command']}` has not finished notebook 06."
     return f"From `{manifest['command']}` on {manifest['machine']}.\n\n{findings}"
 
 
@@ -280,10 +294,11 @@ def readme_headline(output_dir: str | Path) -> str:
     output_dir = Path(output_dir)
     manifest = json.loads((output_dir / "runs" / "manifest.json").read_text())
     evaluated = [re.fullmatch(r"depth-(\d+)/04_evaluation", step) for step in manifest["steps"]]
-    rows = []
+    rows, models = [], {}
     for depth in sorted(int(match.group(1)) for match in evaluated if match):
         table = pd.read_csv(output_dir / "tables" / f"table1_{depth}L_test.csv")
         ours, matched, table_images = table.iloc[0], table.iloc[1], table["images"].iloc[0]
+        models[depth] = ours
         shifts = " / ".join(f"{ours[f'mean_shift_{c}']:+.1f}" for c in "rgb")
         rows.append(
             {
@@ -300,11 +315,77 @@ def readme_headline(output_dir: str | Path) -> str:
         return ""
     table = pd.DataFrame(rows).rename(columns=HEADLINE_COLUMNS).to_markdown(index=False)
     images = int(table_images)
+    trend = depth_trend(models)
     return (
         f"From `{manifest['command']}` on {manifest['machine']}; depths evaluated: "
         f"{', '.join(row['depth'] for row in rows)}. "
         f"Test split: {images} held-out images; bits per pixel of the real `.aec` files.\n\n{table}"
+        + (f"\n\n{trend}" if trend else "")
     )
+
+
+TREND_COLUMNS = {
+    "ssim": ("SSIM", "{:.4f}", ""),
+    "psnr": ("PSNR", "{:.2f}", " dB"),
+    "bits_per_pixel": ("bits per pixel", "{:.3f}", ""),
+}
+"""The model columns of Table 1 that :func:`depth_trend` follows with depth; each falls when the paper's trend holds."""
+
+
+def _rises_at(depths: list[int], values: list[float]) -> list[str]:
+    """The steps between consecutive depths where values do not fall, e.g. ["7→10"]."""
+    return [f"{a}→{b}" for a, b, x, y in zip(depths, depths[1:], values, values[1:]) if not y < x]
+
+
+def depth_trend(models: dict[int, pd.Series]) -> str:
+    """One sentence: does the paper's trend (quality falls, compression rises with depth) appear, with the numbers?
+
+    Quality falls when SSIM and PSNR fall at every step to a deeper encoder;
+    compression rises when the real files' bits per pixel fall at every step.
+
+    Args:
+        models: each depth's model row of its Table 1 (columns of :data:`TREND_COLUMNS`;
+            ``float32_latent_ratio``, the paper's own ratio, is quoted when present).
+
+    Returns:
+        The sentence; empty for fewer than two depths.
+    """
+    depths = sorted(models)
+    if len(depths) < 2:
+        return ""
+    values = {column: [float(models[d][column]) for d in depths] for column in TREND_COLUMNS}
+    rises = {column: _rises_at(depths, values[column]) for column in TREND_COLUMNS}
+    quality_falls = not rises["ssim"] and not rises["psnr"]
+    compression_rises = not rises["bits_per_pixel"]
+    never_falls = all(len(steps) == len(depths) - 1 for steps in rises.values())
+    if quality_falls and compression_rises:
+        verdict = "appears in our run"
+    elif never_falls:
+        verdict = "does not appear in our run"
+    else:
+        verdict = "appears in our run only in part"
+    parts = []
+    for column, (label, number, unit) in TREND_COLUMNS.items():
+        path = " → ".join(number.format(v) for v in values[column]) + unit
+        verb = "falls" if column != "bits_per_pixel" else "fall"
+        where = f"{verb} at every step" if not rises[column] else f"does not fall at {', '.join(rises[column])} layers"
+        parts.append(f"{label} {path} ({where})")
+    sentence = (
+        f"The paper's trend, quality falling and compression rising with depth, {verdict}: "
+        f"from {depths[0]} to {depths[-1]} layers ({', '.join(map(str, depths))}), " + "; ".join(parts) + "."
+    )
+
+    def path(column: str) -> str:
+        return " → ".join(f"{float(models[d][column]):.2f}" for d in depths)
+
+    if all("float32_latent_ratio" in models[d] for d in depths):
+        sentence += (
+            f" The ratio as the paper measured it, image bytes over float32 latents, is {path('float32_latent_ratio')}"
+        )
+        if all("paper_compression_ratio" in models[d] for d in depths):
+            sentence += f" (the paper's: {path('paper_compression_ratio')})"
+        sentence += "; it is fixed by the architecture, whatever the training."
+    return sentence
 
 
 def update_readme_block(readme: str | Path, folder: str, text: str, kind: str = "findings") -> bool:
