@@ -282,6 +282,8 @@ HEADLINE_COLUMNS = {
     "colour_shift": "mean shift R / G / B",
     "jpeg": "optimised JPEG at the same SSIM",
     "paper": "paper: PSNR / SSIM",
+    "epochs": "epochs",
+    "epoch_seconds": "s per epoch (median)",
 }
 
 
@@ -299,6 +301,8 @@ def readme_headline(output_dir: str | Path) -> str:
         table = pd.read_csv(output_dir / "tables" / f"table1_{depth}L_test.csv")
         ours, matched, table_images = table.iloc[0], table.iloc[1], table["images"].iloc[0]
         models[depth] = ours
+        history = output_dir / "models" / f"autoencoder_{depth}L_history.csv"
+        epochs = pd.read_csv(history) if history.is_file() else pd.DataFrame({"seconds": []})
         shifts = " / ".join(f"{ours[f'mean_shift_{c}']:+.1f}" for c in "rgb")
         rows.append(
             {
@@ -309,6 +313,8 @@ def readme_headline(output_dir: str | Path) -> str:
                 "colour_shift": shifts,
                 "jpeg": f"q{int(ours['matched_jpeg_quality'])}: {matched['bits_per_pixel']:.3f} bpp",
                 "paper": f"{ours['paper_psnr']:.2f} / {ours['paper_ssim']:.4f}",
+                "epochs": len(epochs),
+                "epoch_seconds": f"{epochs['seconds'].median():.0f}" if epochs["seconds"].notna().any() else "–",
             }
         )
     if not rows:
@@ -316,9 +322,12 @@ def readme_headline(output_dir: str | Path) -> str:
     table = pd.DataFrame(rows).rename(columns=HEADLINE_COLUMNS).to_markdown(index=False)
     images = int(table_images)
     trend = depth_trend(models)
+    hours = sum(step["seconds"] for step in manifest["steps"].values()) / 3600
     return (
         f"From `{manifest['command']}` on {manifest['machine']}; depths evaluated: "
-        f"{', '.join(row['depth'] for row in rows)}. "
+        f"{', '.join(row['depth'] for row in rows)}. The steps took {hours:.1f} h as `runs/manifest.json` records "
+        "them, which for a training step resumed across sittings is its last sitting; every epoch's time is in "
+        "`models/autoencoder_NL_history.csv`. "
         f"Test split: {images} held-out images; bits per pixel of the real `.aec` files.\n\n{table}"
         + (f"\n\n{trend}" if trend else "")
     )
