@@ -206,6 +206,9 @@ def test_single_models_and_family_members_meet_the_codec_at_equal_quality():
     assert "- **test**, ours (mse) against WebP: PSNR: we spend 1.60–1.60× its bits at 5 of 5 points;" in text
     assert "3-layer (0.300 bpp) against WebP: at PSNR 30 dB, WebP needs 0.150 bpp: we spend 2.00× its bits" in text
     assert "10-layer (0.300 bpp) against WebP: at PSNR 45 dB, above every WebP setting (its highest, 42 dB" in text
+    summary = rd.equal_quality_summary(table.assign(test_set="test"), ["ours (mse)"])
+    assert summary.endswith("beyond its settings): 3-layer 2.00× / 2.00×, 10-layer outside / 2.00×")
+    assert summary.startswith("- **test**, against WebP at equal PSNR / MS-SSIM") and "ours" not in summary
     ours = per_image["method"] == "ours (mse)"
     per_image.loc[ours, "psnr"] -= 13.0  # every member now below WebP's lowest 30 dB
     lower = rd.equal_quality_table(rd.curves(per_image), "WebP").assign(test_set="t")

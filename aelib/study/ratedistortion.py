@@ -618,6 +618,27 @@ def equal_quality_findings(table: pd.DataFrame, families: list[str]) -> str:
     return "\n".join(lines)
 
 
+def equal_quality_summary(table: pd.DataFrame, families: list[str]) -> str:
+    """One Markdown line per test set: the bits ratio of each single model (not the families) in each metric.
+
+    The short form of :func:`equal_quality_findings`, for the project README.
+    """
+    lines = []
+    singles = table[~table["method"].isin(families)]
+    for test_set, rows in singles.groupby("test_set", sort=False):
+        against = rows["against"].iloc[0]
+        labels = " / ".join(BD_METRICS[metric] for metric in EQUAL_QUALITY_METRICS)
+        models = []
+        for _, row in rows.iterrows():
+            ratios = [row[f"{metric}_bits_ratio"] for metric in EQUAL_QUALITY_METRICS]
+            models.append(f"{row['method']} " + " / ".join("outside" if math.isnan(r) else f"{r:.2f}×" for r in ratios))
+        lines.append(
+            f"- **{test_set}**, against {against} at equal {labels} (our bits over its bits; outside: beyond "
+            f"its settings): " + ", ".join(models)
+        )
+    return "\n".join(lines)
+
+
 def measure_test_set(
     images: list[np.ndarray],
     names: list[str],

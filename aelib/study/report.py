@@ -221,12 +221,14 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
     return readme
 
 
-def rate_distortion_findings(output_dir: str | Path) -> str:
+def rate_distortion_findings(output_dir: str | Path, detailed: bool = True) -> str:
     """Markdown of notebook 06's verdict: each family against the strongest classical codec of each test set.
 
     The strongest codec is the one with the lowest BD-rate in PSNR against
     optimised JPEG 4:2:0 (``tables/rd_bd_rate.csv``); the numbers come from
-    ``tables/rd_bd_rate_ours.csv``. Empty when notebook 06 has not run.
+    ``tables/rd_bd_rate_ours.csv``, then each model beside that codec at equal
+    quality (from ``tables/rd_points_*.csv``): every point when detailed, else
+    one line of the paper's models per test set. Empty when notebook 06 has not run.
     """
     from aelib.study import ratedistortion as rd
 
@@ -252,7 +254,7 @@ def rate_distortion_findings(output_dir: str | Path) -> str:
         + rd.findings(standing, strongest)
         + "\n\nAt equal quality, point by point: the bits each of our models spends over the bits the strongest "
         "codec needs for the same mean quality (its PCHIP fit read there):\n\n"
-        + rd.equal_quality_findings(equal, families)
+        + (rd.equal_quality_findings(equal, families) if detailed else rd.equal_quality_summary(equal, families))
     )
 
 
@@ -268,7 +270,8 @@ def readme_findings(output_dir: str | Path) -> str:
     """The project README's block for a committed results folder: which run, then notebook 06's verdict."""
     output_dir = Path(output_dir)
     manifest = json.loads((output_dir / "runs" / "manifest.json").read_text())
-    findings = rate_distortion_findings(output_dir) if RATE_DISTORTION_STEP in manifest["steps"] else ""
+    done = RATE_DISTORTION_STEP in manifest["steps"]
+    findings = rate_distortion_findings(output_dir, detailed=False) if done else ""
     if not findings:
         return f"Not yet written: `{manifest['command']}` has not finished notebook 06."
     return f"From `{manifest['command']}` on {manifest['machine']}.\n\n{findings}"
