@@ -15,7 +15,7 @@ from aelib.config import PAPER_DEPTHS
 from aelib.measure.metrics import psnr
 from aelib.study import ratedistortion as rd
 from aelib.study.panel import find_models
-from aelib.study.report import readme_findings, readme_headline, readme_markers
+from aelib.study.report import rate_distortion_findings, readme_findings, readme_headline, readme_markers
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 pytestmark = pytest.mark.results
@@ -83,16 +83,19 @@ def test_committed_rate_distortion_models_round_trip(name, photos):
     assert psnr(photos[0], decoded) > 25  # 29–32 dB on this photo crop when committed
 
 
-@pytest.mark.parametrize("folder", ["results", "results/embedded"])
-def test_readme_findings_are_the_ones_the_tables_give(folder):
+def test_readme_findings_are_the_ones_the_tables_give():
     readme = (RESULTS.parent / "README.md").read_text()
-    start, end = readme_markers(folder)
+    start, end = readme_markers("results")
     written = readme.split(start, 1)[1].split(end, 1)[0].strip()
-    tables = RESULTS.parent / folder / "tables" / "rd_bd_rate_ours.csv"
-    if "psnr_ci_low" not in pd.read_csv(tables).columns:
-        pytest.skip(f"{folder}'s rate–distortion tables predate the intervals; its run has not reached notebook 06")
-    assert written == readme_findings(RESULTS.parent / folder)
-    assert "%" in written and "over" in written
+    assert written == readme_findings(RESULTS)
+    assert "%" in written and "over" in written and "at equal PSNR / MS-SSIM" in written
+
+
+@pytest.mark.parametrize("folder", [RESULTS, RESULTS / "embedded"], ids=["study", "embedded"])
+def test_each_results_readme_gives_every_point_at_equal_quality(folder):
+    findings = rate_distortion_findings(folder)
+    assert findings in (folder / "README.md").read_text()
+    assert "we spend" in findings and "3-layer (" in findings
 
 
 def test_readme_headline_is_the_one_the_tables_give():
