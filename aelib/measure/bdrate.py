@@ -40,6 +40,11 @@ def to_decibels(similarity) -> np.ndarray:
         return -10.0 * np.log10(1.0 - similarity)
 
 
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise InputError(f"unknown BD-rate method {method!r}; choose one of {', '.join(METHODS)}")
+
+
 def _curve(rates, qualities) -> tuple[np.ndarray, np.ndarray] | None:
     """Quality in increasing order and the log rate there (points of equal quality merged); None under MIN_POINTS."""
     rates, qualities = np.asarray(rates, np.float64), np.asarray(qualities, np.float64)
@@ -85,8 +90,7 @@ def rate_at_quality(rates, qualities, quality: float, method: str = "pchip") -> 
     Raises:
         InputError: an unknown method.
     """
-    if method not in METHODS:
-        raise InputError(f"unknown BD-rate method {method!r}; choose one of {', '.join(METHODS)}")
+    _check_method(method)
     curve = _curve(rates, qualities)
     if curve is None or not curve[0][0] <= quality <= curve[0][-1]:
         return math.nan
@@ -120,8 +124,7 @@ def bd_rate(
     Raises:
         InputError: an unknown method.
     """
-    if method not in METHODS:
-        raise InputError(f"unknown BD-rate method {method!r}; choose one of {', '.join(METHODS)}")
+    _check_method(method)
     reference = _curve(reference_rates, reference_qualities)
     test = _curve(test_rates, test_qualities)
     if reference is None or test is None:

@@ -542,12 +542,16 @@ def equal_quality_table(points: pd.DataFrame, against: str) -> pd.DataFrame:
         where a point outside its range lies.
     """
     codec = points[points["method"] == against]
+    ends = {
+        metric: (codec.loc[codec[metric].idxmin()], codec.loc[codec[metric].idxmax()])
+        for metric in EQUAL_QUALITY_METRICS
+    }
     rows = []
     for _, point in points[~points["method"].isin(CLASSICAL_SWEEPS)].iterrows():
         row = {"against": against, "method": point["method"], "setting": point["setting"], "bpp": point["bpp"]}
         for metric in EQUAL_QUALITY_METRICS:
             needed = rate_at_quality(codec["bpp"], codec[metric], point[metric])
-            low, high = codec.loc[codec[metric].idxmin()], codec.loc[codec[metric].idxmax()]
+            low, high = ends[metric]
             row |= {
                 metric: point[metric],
                 f"{metric}_codec_bpp": needed,
