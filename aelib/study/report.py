@@ -227,7 +227,7 @@ def rate_distortion_findings(output_dir: str | Path, detailed: bool = True) -> s
     The strongest codec is the one with the lowest BD-rate in PSNR against
     optimised JPEG 4:2:0 (``tables/rd_bd_rate.csv``); the numbers come from
     ``tables/rd_bd_rate_ours.csv``, then each model beside that codec at equal
-    quality (from ``tables/rd_points_*.csv``): every point when detailed, else
+    quality (``tables/rd_equal_quality.csv``): every point when detailed, else
     one line of the paper's models per test set. Empty when notebook 06 has not run.
     """
     from aelib.study import ratedistortion as rd
@@ -239,21 +239,19 @@ def rate_distortion_findings(output_dir: str | Path, detailed: bool = True) -> s
     standing = pd.read_csv(tables_dir / "rd_bd_rate_ours.csv")
     strongest = {name: rd.strongest_codec(rows) for name, rows in bd.groupby("test_set", sort=False)}
     named = ", ".join(f"{codec} on {name}" for name, codec in strongest.items())
-    families = list(standing["family"].unique())
-    equal = pd.concat(
-        [
-            rd.equal_quality_table(pd.read_csv(tables_dir / f"rd_points_{name}.csv"), codec).assign(test_set=name)
-            for name, codec in strongest.items()
-        ],
-        ignore_index=True,
-    )
-    return (
+    text = (
         f"Strongest classical codec (lowest BD-rate in PSNR against optimised JPEG 4:2:0): {named}. "
         "BD-rate of our families against it (negative: we need fewer bits for the same quality; "
         "95 % bootstrap interval over images; the quality range the number is taken over):\n\n"
         + rd.findings(standing, strongest)
-        + "\n\nAt equal quality, point by point: the bits each of our models spends over the bits the strongest "
-        "codec needs for the same mean quality (its PCHIP fit read there):\n\n"
+    )
+    if not (tables_dir / "rd_equal_quality.csv").is_file():  # written by notebook 06 since it has this table
+        return text
+    equal = pd.read_csv(tables_dir / "rd_equal_quality.csv")
+    families = list(standing["family"].unique())
+    return (
+        text + "\n\nAt equal quality, point by point: the bits each of our models spends over the bits the "
+        "strongest codec needs for the same mean quality (its PCHIP fit read there):\n\n"
         + (rd.equal_quality_findings(equal, families) if detailed else rd.equal_quality_summary(equal, families))
     )
 
