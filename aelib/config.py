@@ -302,3 +302,47 @@ class RDTraining:
             # A strong rate term may rightly spend next to no bits on some images; the BD-rate tables judge them.
             stop_on_collapse=False,
         )
+
+
+@dataclass(frozen=True)
+class HyperpriorTraining:
+    """How the mean–scale hyperprior codec (:mod:`aelib.nn.hyperprior`) is trained.
+
+    Current practice, scaled to a 2-core CPU: random crops first, the full
+    images last; one network for every rate (a gain vector per λ); Adam with
+    a learning-rate drop for the last steps and the gradient norm capped.
+
+    Attributes:
+        channels, latent_channels: N and M of :func:`aelib.nn.hyperprior.build_hyperprior`.
+        lambdas: λ of each gain level in R + λ·MSE (MSE in 8-bit units squared), lowest rate first; CompressAI's
+            eight quality levels of ``bmshj2018``/``mbt2018-mean``.
+        crop_steps, crop_size, crop_batch: the first phase, on random crops.
+        full_steps, full_batch: the second phase, on the whole images.
+        learning_rate, drop_at, drop_factor: Adam's step size, multiplied by drop_factor after the share drop_at of
+            each phase's steps.
+        clip_norm: cap of the gradient's global norm.
+        checkpoint_every, validate_every: steps between resumable checkpoints and between validations.
+        validation_images: validation images measured at every level.
+        seed: seed of initialisation, batches, crops, levels and noise.
+    """
+
+    channels: int = 128
+    latent_channels: int = 192
+    lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+    crop_steps: int = 48_000
+    crop_size: int = 64
+    crop_batch: int = 16
+    full_steps: int = 4_000
+    full_batch: int = 8
+    learning_rate: float = 2e-4
+    drop_at: float = 0.85
+    drop_factor: float = 0.1
+    clip_norm: float = 1.0
+    checkpoint_every: int = 500
+    validate_every: int = 2000
+    validation_images: int = 64
+    seed: int = DEFAULT_SEED
+
+    @property
+    def steps(self) -> int:
+        return self.crop_steps + self.full_steps

@@ -1,6 +1,34 @@
 """The ``.aec`` file format: its header, checksum and limits, readable without TensorFlow.
 
-``.aec`` format, version 2 (all integers big-endian)::
+``.aec`` format, version 3 (all integers big-endian), written by learned codecs with their coding tables
+inside the model (the mean–scale hyperprior)::
+
+    offset  size  field
+    0       4     magic b"\x89AEC"
+    4       1     format version (3)
+    5       1     coder id (high 4 bits; 1 = 16-bit interleaved rANS of :mod:`aelib.codec.rans`)
+                  and model kind (low 4 bits; 1 = mean–scale hyperprior)
+    6       4     model fingerprint: first 4 bytes of sha256(weights ‖ tables)
+    10      2     original height H (1 … 16384)
+    12      2     original width W (1 … 16384)
+    14      1     quality: gain level ℓ = q // 8 and eighths q % 8 towards level ℓ + 1
+    15      4     CRC32 of bytes 0–14 and the payload
+    19      …     payload, to the end of the file (its length is the file's less 19)
+
+The image is padded (reflection) to multiples of 64, so the shapes follow from H, W
+and the model and are not stored: h × w × N hyper-latents with h = ⌈H/64⌉, w = ⌈W/64⌉,
+and 4h × 4w × M latents. 19 bytes in all, against 20 for WebP's RIFF/VP8 header.
+
+The payload is one rANS stream (below) of n = h·w·N + 16·h·w·M symbols: first the
+hyper-latents round(z) in row-major order (row, column, channel), channel c coded
+with table c; then the residuals round(y − μ) in the same order, each coded with
+table N + j, j its scale index. A decoder reads the hyper-latents, runs the integer
+hyper-synthesis on them (below) to get every latent's μ and scale index, then reads
+the residuals; ŷ = (residual + μ) · inverse gain of the quality goes through the
+float synthesis.
+
+``.aec`` format, version 2 (all integers big-endian), written by the factorized models with a
+``.entropy.npz`` beside them (the paper's autoencoders and the first rate–distortion families); still read::
 
     offset  size  field
     0       4     magic b"\\x89AEC"
@@ -44,6 +72,15 @@ HEADER = struct.Struct(">4sB8sHHHHHII")
 CHECKSUM_OFFSET = HEADER.size - 4
 FINGERPRINT_BYTES = 8
 
+FORMAT_VERSION_3 = 3
+HEADER_3 = struct.Struct(">4sBB4sHHBI")
+CHECKSUM_OFFSET_3 = HEADER_3.size - 4
+FINGERPRINT_BYTES_3 = 4
+CODER_RANS16 = 1
+KIND_HYPERPRIOR = 1
+KINDS = {KIND_HYPERPRIOR: "mean–scale hyperprior"}
+CODERS = {CODER_RANS16: "16-bit interleaved rANS"}
+
 
 @dataclass(frozen=True)
 class Header:
@@ -71,6 +108,88 @@ def pack_file(fingerprint: str, height: int, width: int, latent_shape: tuple[int
     return fields[:CHECKSUM_OFFSET] + _checksum(fields, payload).to_bytes(4, "big") + payload
 
 
+@dataclass(frozen=True)
+class Header3:
+    """The fields of an ``.aec`` version-3 file."""
+
+    fingerprint: str
+    coder: int
+    kind: int
+    height: int
+    width: int
+    quality: int
+    crc32: int
+    version: int = FORMAT_VERSION_3
+
+    @property
+    def payload_length(self) -> int:
+        """Not stored: the file's length less the header's."""
+        raise AttributeError("a version-3 header does not store its payload length")
+
+
+def pack_file_3(fingerprint: str, kind: int, height: int, width: int, quality: int, payload: bytes) -> bytes:
+    """The bytes of an ``.aec`` version-3 file: the 19-byte header, checksum included, then the payload."""
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE and 0 <= quality <= 255):
+        raise InputError(f"cannot write a {height}x{width} image at quality {quality} to .aec version 3")
+    fields = HEADER_3.pack(
+        MAGIC, FORMAT_VERSION_3, CODER_RANS16 << 4 | kind, bytes.fromhex(fingerprint), height, width, quality, 0
+    )
+    crc = zlib.crc32(payload, zlib.crc32(fields[:CHECKSUM_OFFSET_3]))
+    return fields[:CHECKSUM_OFFSET_3] + crc.to_bytes(4, "big") + payload
+
+
+def format_version(data: bytes) -> int:
+    """The format version of ``.aec`` bytes, after checking the magic bytes.
+
+    Raises:
+        FormatError: empty, shorter than a magic and version, or not an ``.aec`` file.
+    """
+    if len(data) == 0:
+        raise FormatError("empty file")
+    if len(data) < 5:
+        raise FormatError(f"truncated: {len(data)} bytes")
+    if bytes(data[:4]) != MAGIC:
+        raise FormatError("not an .aec file (wrong magic bytes)")
+    return data[4]
+
+
+def read_header_3(data: bytes, max_pixels: int = MAX_PIXELS) -> Header3:
+    """Parses and checks a version-3 header and the checksum over header and payload (no model needed).
+
+    Raises:
+        AelibError: truncated, another version, an unknown coder or model kind, a checksum that does not
+            match, absurd sizes, or more than max_pixels pixels.
+    """
+    version = format_version(data)
+    if version != FORMAT_VERSION_3:
+        raise FormatError(f".aec format version {version}, not {FORMAT_VERSION_3}")
+    if len(data) <= HEADER_3.size:
+        raise FormatError(f"truncated: {len(data)} bytes, a version-3 file has at least {HEADER_3.size + 1}")
+    _, _, coder_kind, fingerprint, height, width, quality, crc = HEADER_3.unpack_from(data)
+    coder, kind = coder_kind >> 4, coder_kind & 0xF
+    if zlib.crc32(memoryview(data)[HEADER_3.size :], zlib.crc32(bytes(data[:CHECKSUM_OFFSET_3]))) != crc:
+        raise FormatError("CRC32 mismatch: the file is corrupt")
+    if coder not in CODERS:
+        raise FormatError(f"unknown entropy coder {coder}; this aelib knows {sorted(CODERS)}")
+    if kind not in KINDS:
+        raise FormatError(f"unknown model kind {kind}; this aelib knows {sorted(KINDS)}")
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise FormatError(f"header claims a {height}x{width} image; sides must be 1 … {MAX_SIDE}")
+    if height * width > max_pixels:
+        raise InputError(
+            f"header claims a {height}x{width} image, {height * width:,} pixels; "
+            f"the limit is {max_pixels:,} (--max-pixels)"
+        )
+    return Header3(fingerprint.hex(), coder, kind, height, width, quality, crc)
+
+
+def read_any_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header | Header3:
+    """The checked header of a version-2 or version-3 file."""
+    if format_version(data) == FORMAT_VERSION_3:
+        return read_header_3(data, max_pixels)
+    return read_header(data, max_pixels)
+
+
 def read_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
     """Parses and checks the header of ``.aec`` bytes, and the checksum over header and payload (no model needed).
 
@@ -88,7 +207,9 @@ def read_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
     if version == 1:
         raise FormatError("an .aec file of format version 1 (an earlier aelib); compress the image again with this one")
     if version != FORMAT_VERSION:
-        raise FormatError(f"unknown .aec format version {version}; this aelib reads version {FORMAT_VERSION}")
+        raise FormatError(
+            f"unknown .aec format version {version}; this aelib reads versions {FORMAT_VERSION} and {FORMAT_VERSION_3}"
+        )
     if length != len(data) - HEADER.size:
         raise FormatError(
             f"payload is {len(data) - HEADER.size} bytes, the header says {length} (truncated or extended file)"
