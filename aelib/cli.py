@@ -188,10 +188,24 @@ def _compress(args: argparse.Namespace) -> None:
             raise InputError("--test-split takes folders only")
         inputs = [folder / name for folder in folders for name in load_dataset(folder, seed=args.seed).test_names]
     check_images(inputs, args.max_pixels, shard)
+    if args.quality is not None and not 0 <= args.quality <= 100:
+        raise InputError(f"--quality must lie in 0 … 100, got {args.quality:g}")
+    if args.target_bpp is not None and not args.target_bpp > 0:
+        raise InputError(f"--target-bpp must be positive, got {args.target_bpp:g}")
     _import_tensorflow_quietly()
-    from aelib.codec.codec import load_codec_model
+    from aelib.codec.codec import has_qualities, load_any_codec
 
-    results = compress_files(inputs, load_codec_model(args.model), args.out, args.force, args.max_pixels, shard)
+    codec = load_any_codec(args.model)
+    quality = None
+    if args.quality is not None:
+        if not has_qualities(codec):
+            raise InputError(f"{args.model} writes one rate only; --quality needs a hyperprior model")
+        from aelib.codec.hyper import quality_setting
+
+        quality = quality_setting(args.quality, codec)
+    results = compress_files(
+        inputs, codec, args.out, args.force, args.max_pixels, shard, quality=quality, target_bpp=args.target_bpp
+    )
     print(summary_line(results))
 
 
@@ -204,24 +218,55 @@ def _decompress(args: argparse.Namespace) -> None:
     _import_tensorflow_quietly()
     codec = None
     if args.model:
-        from aelib.codec.codec import load_codec_model
+        from aelib.codec.codec import load_any_codec
 
-        codec = load_codec_model(args.model)
+        codec = load_any_codec(args.model)
     results = decompress_files(args.inputs, args.out, codec, args.models_dir, args.force, args.max_pixels, shard)
     print(summary_line(results))
 
 
+def _model_info(path: str) -> str:
+    """One line on a ``.keras`` model from its card (or its tables' fingerprint), without TensorFlow."""
+    from aelib.codec.codec import read_fingerprint
+    from aelib.codec.format import read_model_card
+
+    card = read_model_card(path)
+    if card is not None:
+        return (
+            f"{path}: {card['kind_name']} model {card['fingerprint']}, writes .aec v{card['format_version']}, "
+            f"quality settings 0 … {card['qualities'] - 1} (--quality 0 … 100 maps onto them), "
+            f"N = {card['channels']}, M = {card['latent_channels']}"
+        )
+    fingerprint = read_fingerprint(path)
+    if fingerprint is None:
+        raise InputError(f"{path}: neither an exported model (no model card) nor a model with .entropy.npz tables")
+    return f"{path}: factorized model {fingerprint} (tables in .entropy.npz), writes .aec v2, one rate"
+
+
 def _info(args: argparse.Namespace) -> None:
     from aelib.codec.files import read_bytes
-    from aelib.codec.format import read_header
+    from aelib.codec.format import KINDS, Header3, read_any_header
     from aelib.measure.metrics import bits_per_pixel, compression_ratio
 
     for path in args.files:
+        if str(path).endswith(".keras"):
+            print(_model_info(path))
+            continue
         data = read_bytes(path)
         try:
-            header = read_header(data)
+            header = read_any_header(data)
         except AelibError as error:
             raise InputError(f"{path}: {error}") from None
+        if isinstance(header, Header3):
+            level, eighths = divmod(header.quality, 8)
+            print(
+                f"{path}: .aec v3, {KINDS[header.kind]} model {header.fingerprint}, image {header.width}x"
+                f"{header.height} (width x height), quality {header.quality} (gain level {level} + {eighths}/8), "
+                f"payload {len(data) - 19} bytes (CRC32 {header.crc32:08x}), file {len(data)} bytes = "
+                f"{bits_per_pixel(header.height, header.width, len(data)):.3f} bpp, "
+                f"ratio {compression_ratio(header.height, header.width, len(data)):.2f}"
+            )
+            continue
         h, w, c = header.latent_shape
         print(
             f"{path}: .aec v{header.version}, model {header.fingerprint}, image {header.height}x{header.width}, "
@@ -330,7 +375,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compress images into .aec files (folders are searched recursively; their layout is kept).",
     )
     compress.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    compress.add_argument("--model", required=True, help="a .keras model with its .entropy.npz tables beside it")
+    compress.add_argument(
+        "--model", required=True, help="an exported .keras model, or one with its .entropy.npz tables beside it"
+    )
+    rate = compress.add_mutually_exclusive_group()
+    rate.add_argument(
+        "--quality",
+        type=float,
+        help="0 … 100, like cwebp -q: a hyperprior model's quality settings, lowest rate first (default: highest)",
+    )
+    rate.add_argument(
+        "--target-bpp", type=float, help="each image at the highest quality whose file fits this many bits per pixel"
+    )
     compress.add_argument("--out", required=True, help="output folder")
     compress.add_argument(
         "--force", action="store_true", help="overwrite existing .aec files (default: keep those of this model, skip)"
@@ -394,9 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.set_defaults(run=_reproduce)
 
     info = commands.add_parser(
-        "info", help="print the header of .aec files", description="Print the header of .aec files."
+        "info",
+        help="print the header of .aec files or what a .keras model is",
+        description="Print the header of .aec files, or a .keras model's kind and quality settings.",
     )
-    info.add_argument("files", nargs="+", metavar="FILE.aec")
+    info.add_argument("files", nargs="+", metavar="FILE.aec|MODEL.keras")
     info.set_defaults(run=_info)
     return parser
 

@@ -319,3 +319,49 @@ def decode_batch(files: list[bytes], codec: CodecModel, batch_size: int = 64) ->
         symbols = np.stack([symbols for _, symbols in unpacked[start : start + batch_size]])
         images.append(_decode_cropped(symbols, codec, height, width))
     return np.concatenate(images)
+
+
+def load_any_codec(model_path: str | Path):
+    """A :class:`CodecModel` (``.aec`` version 2, tables beside) or a hyperprior codec (version 3, one file)."""
+    from aelib.codec.format import read_model_card
+    from aelib.codec.hyper import load_hyper_codec
+
+    if read_model_card(model_path) is not None or not entropy_path(model_path).is_file():
+        return load_hyper_codec(model_path)
+    return load_codec_model(model_path)
+
+
+def has_qualities(codec) -> bool:
+    """Whether a codec takes a quality setting (a hyperprior with gain levels) or writes one rate only."""
+    return not isinstance(codec, CodecModel)
+
+
+def encode_any(image: np.ndarray, codec, quality: int | None = None, target_bpp: float | None = None) -> bytes:
+    """:func:`encode` for either kind of codec.
+
+    A hyperprior codec takes a quality setting (0 … qualities − 1; the highest
+    when None) or a target rate in bits per pixel; a version-2 codec neither.
+    """
+    from aelib.codec import hyper
+
+    if isinstance(codec, CodecModel):
+        if quality is not None or target_bpp is not None:
+            raise InputError("this model writes one rate only; --quality and --target-bpp need a hyperprior model")
+        return encode(image, codec)
+    if target_bpp is not None:
+        return hyper.encode_at_rate(image, codec, target_bpp)
+    return hyper.encode(image, codec, codec.qualities - 1 if quality is None else quality)
+
+
+def decode_any(data: bytes, codec, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """:func:`decode` for a version-2 or version-3 file with the codec that wrote it."""
+    from aelib.codec import hyper
+    from aelib.codec.format import FORMAT_VERSION_3, format_version
+
+    if format_version(data) == FORMAT_VERSION_3:
+        if isinstance(codec, CodecModel):
+            raise FormatError("a version-3 file needs the hyperprior model that wrote it, not a version-2 model")
+        return hyper.decode(data, codec, max_pixels)
+    if not isinstance(codec, CodecModel):
+        raise FormatError("a version-2 file needs the factorized model that wrote it, not a hyperprior model")
+    return decode(data, codec, max_pixels)

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from aelib.codec.format import read_header
+from aelib.codec.format import read_any_header, read_model_card
 from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS, MAX_PIXELS
 from aelib.data import image_size, read_image
 from aelib.errors import AelibError, InputError
@@ -126,7 +126,7 @@ def _existing_aec(source: Path, output: Path, codec: CodecModel) -> FileResult:
     """The result of an ``.aec`` output written before by this model, or a one-line error."""
     data = read_bytes(output)
     try:
-        header = read_header(data)
+        header = read_any_header(data)
     except AelibError as error:
         raise InputError(f"{output} exists and is not a valid .aec file ({error}); --force replaces it") from None
     if header.fingerprint != codec.fingerprint:
@@ -159,7 +159,7 @@ def check_aec_files(
     pairs = take_shard(_expand(inputs, (AEC_SUFFIX,)), shard)
     for source, _ in pairs:
         try:
-            read_header(read_bytes(source), max_pixels)
+            read_any_header(read_bytes(source), max_pixels)
         except AelibError as error:
             raise InputError(f"{source}: {error}") from None
     return len(pairs)
@@ -199,6 +199,8 @@ def compress_files(
     force: bool = False,
     max_pixels: int = MAX_PIXELS,
     shard: tuple[int, int] | None = None,
+    quality: int | None = None,
+    target_bpp: float | None = None,
 ) -> list[FileResult]:
     """Writes one ``.aec`` per input image; folders are searched recursively and their layout kept.
 
@@ -209,9 +211,11 @@ def compress_files(
     the files of that shard (:func:`take_shard`), so that n processes or
     machines split one collection with no file coded twice. The files stream
     through :func:`stream_file_bytes` and are decoded one at a time, so memory
-    does not grow with the number of files.
+    does not grow with the number of files. quality: the setting of a
+    hyperprior codec (0 … qualities − 1; its highest when None), or target_bpp:
+    each image at the highest setting that fits that many bits per pixel.
     """
-    from aelib.codec.codec import encode
+    from aelib.codec.codec import encode_any
 
     pairs = _expand(inputs, IMAGE_EXTENSIONS)
     outputs = take_shard(_plan_outputs(pairs, Path(out_dir), AEC_SUFFIX), shard)
@@ -225,19 +229,23 @@ def compress_files(
     contents = stream_file_bytes([source for source, _ in todo])
     for (source, output), content in tqdm(zip(todo, contents), total=len(todo), desc="compressing", unit="img"):
         image = read_image(source, max_pixels, content)
-        data = encode(image, codec)
+        data = encode_any(image, codec, quality, target_bpp)
         write_atomic(output, data, force)
         results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
     return results
 
 
 def find_model_for(fingerprint: str, search: Sequence[str | Path]) -> Path:
-    """The ``.keras`` model in the search folders (recursively) whose tables record fingerprint."""
+    """The ``.keras`` model in the search folders (recursively) whose card or tables record fingerprint."""
     from aelib.codec.codec import read_fingerprint
 
     candidates = []
     for folder in map(Path, search):
         if folder.is_dir():
+            for model in sorted(folder.rglob("*.keras")):
+                card = read_model_card(model)
+                if card is not None and card.get("fingerprint") == fingerprint:
+                    return model
             candidates += sorted(folder.rglob(f"*{ENTROPY_SUFFIX}"))
     for tables in candidates:
         model = tables.with_name(tables.name[: -len(ENTROPY_SUFFIX)] + ".keras")
@@ -274,7 +282,7 @@ def decompress_files(
     file above max_pixels is refused before anything is decoded; with shard,
     only that shard's files (:func:`take_shard`).
     """
-    from aelib.codec.codec import decode, load_codec_model
+    from aelib.codec.codec import decode_any, load_any_codec
 
     pairs = _expand(inputs, (AEC_SUFFIX,))
     outputs = take_shard(_plan_outputs(pairs, Path(out_dir), ".png"), shard)
@@ -284,13 +292,13 @@ def decompress_files(
     for (source, _), output in tqdm(list(zip(pairs, outputs)), desc="decompressing", unit="file"):
         data = read_bytes(source)
         try:
-            header = read_header(data, max_pixels)
+            header = read_any_header(data, max_pixels)
             if output.exists() and not force:
                 results.append(_existing_png(source, output, header.height, header.width, len(data)))
                 continue
             if codec is None and header.fingerprint not in loaded:
-                loaded[header.fingerprint] = load_codec_model(find_model_for(header.fingerprint, model_search))
-            image = decode(data, loaded.get(header.fingerprint, codec), max_pixels)
+                loaded[header.fingerprint] = load_any_codec(find_model_for(header.fingerprint, model_search))
+            image = decode_any(data, loaded.get(header.fingerprint, codec), max_pixels)
         except AelibError as error:
             raise InputError(f"{source}: {error}") from None
         write_atomic(output, png_bytes(image), force)

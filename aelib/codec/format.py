@@ -226,3 +226,28 @@ def read_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
     if not (1 <= lh <= MAX_SIDE and 1 <= lw <= MAX_SIDE and 1 <= lc):
         raise FormatError(f"header claims an absurd latent shape {lh}x{lw}x{lc}")
     return Header(version, fingerprint.hex(), height, width, (lh, lw, lc), length, crc)
+
+
+MODEL_CARD = "aelib.json"
+"""The entry that an exported ``.keras`` file (a zip) carries beside Keras's own: kind, fingerprint, qualities."""
+
+
+def write_model_card(model_path, card: dict) -> None:
+    """Adds the model card to an exported ``.keras`` file (Keras ignores entries it does not know)."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(model_path, "a") as archive:
+        archive.writestr(MODEL_CARD, json.dumps(card, indent=1, sort_keys=True))
+
+
+def read_model_card(model_path) -> dict | None:
+    """The model card of a ``.keras`` file without loading TensorFlow; None for a file without one."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            return json.loads(archive.read(MODEL_CARD))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None

@@ -28,9 +28,12 @@ from aelib.codec.format import (
     FINGERPRINT_BYTES_3,
     HEADER_3,
     KIND_HYPERPRIOR,
+    KINDS,
     MAX_SIDE,
     pack_file_3,
     read_header_3,
+    read_model_card,
+    write_model_card,
 )
 from aelib.codec.rans import StreamDecoder, encode_streams
 from aelib.config import MAX_PIXELS
@@ -39,6 +42,7 @@ from aelib.nn.entropy_models import scale_index
 from aelib.nn.hyperprior import is_hyperprior, parts
 from aelib.nn.integer import FRACTION_BITS, MAX_INPUT, IntegerNetwork, integer_network
 from aelib.nn.models import load_model, save_model
+from aelib.outputs import atomic_output
 from aelib.tables import CdfTables
 
 FACTOR = 64
@@ -126,8 +130,24 @@ def export_codec(network: keras.Model, path: str | Path | None = None) -> HyperC
     p["conditional"].export()
     codec = hyper_codec(network)
     if path is not None:
-        save_model(network, path)
+        with atomic_output(path) as temporary:
+            save_model(network, temporary)
+            write_model_card(temporary, model_card(codec))
     return codec
+
+
+def model_card(codec: HyperCodec) -> dict:
+    """What ``aelib info`` and the search for a file's model read without TensorFlow."""
+    return {
+        "kind": codec.kind,
+        "kind_name": KINDS[KIND_HYPERPRIOR],
+        "format_version": 3,
+        "fingerprint": codec.fingerprint,
+        "qualities": codec.qualities,
+        "channels": int(parts(codec.network)["encoder"].get_layer("conv_1").filters),
+        "latent_channels": codec.latent_channels,
+        "hyper_channels": codec.hyper_channels,
+    }
 
 
 def load_hyper_codec(path: str | Path) -> HyperCodec:
@@ -139,7 +159,11 @@ def load_hyper_codec(path: str | Path) -> HyperCodec:
     network = load_model(path)
     if not is_hyperprior(network):
         raise FormatError(f"{path} is not a hyperprior model")
-    return hyper_codec(network)
+    codec = hyper_codec(network)
+    card = read_model_card(path)
+    if card is not None and card.get("fingerprint") != codec.fingerprint:
+        raise FormatError(f"{path} records fingerprint {card.get('fingerprint')} but hashes to {codec.fingerprint}")
+    return codec
 
 
 def _validate(image: np.ndarray) -> None:
@@ -208,6 +232,26 @@ def encode(image: np.ndarray, codec: HyperCodec, quality: int) -> bytes:
     """Compresses an (H, W, 3) uint8 image into the bytes of an ``.aec`` version-3 file."""
     _validate(image)
     return encode_batch(image[None], codec, quality)[0]
+
+
+def encode_at_rate(image: np.ndarray, codec: HyperCodec, bits_per_pixel: float) -> bytes:
+    """The file of the highest quality setting whose whole file (header included) fits bits_per_pixel.
+
+    A bisection over the settings, whose rates rise with the setting; the
+    lowest setting when none fits.
+    """
+    _validate(image)
+    budget = bits_per_pixel * image.shape[0] * image.shape[1] / 8
+    low, high = 0, codec.qualities - 1
+    best = encode(image, codec, low)
+    while low < high:
+        middle = (low + high + 1) // 2
+        data = encode(image, codec, middle)
+        if len(data) <= budget:
+            best, low = data, middle
+        else:
+            high = middle - 1
+    return best
 
 
 def read_symbols(files: list[bytes], codec: HyperCodec, max_pixels: int = MAX_PIXELS):

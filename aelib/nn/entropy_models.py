@@ -67,8 +67,10 @@ GAUSSIAN_RANGE_SIGMAS = 5.0
 
 
 def _save_tables(store, tables: CdfTables | None) -> None:
-    if tables is not None:
-        store["cdf"], store["sizes"], store["offsets"] = tables.cdf, tables.sizes, tables.offsets
+    if tables is not None:  # int32 holds every entry (at most 2**16) at half the size
+        store["cdf"], store["sizes"], store["offsets"] = (
+            a.astype(np.int32) for a in (tables.cdf, tables.sizes, tables.offsets)
+        )
 
 
 def _load_tables(store) -> CdfTables | None:
