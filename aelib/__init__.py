@@ -68,6 +68,14 @@ _LAZY = {
     "compress_files": "aelib.codec.files",
     "decompress_files": "aelib.codec.files",
     "evaluate_model": "aelib.study.evaluate",
+    "build_hyperprior": "aelib.nn.hyperprior",
+    "train_hyperprior": "aelib.study.train_codec",
+    "export_codec": "aelib.codec.hyper",
+    "load_hyper_codec": "aelib.codec.hyper",
+    "load_any_codec": "aelib.codec.codec",
+    "encode_any": "aelib.codec.codec",
+    "decode_any": "aelib.codec.codec",
+    "evaluate_hyperprior": "aelib.study.evaluate",
 }
 
 

@@ -120,6 +120,31 @@ def _train(args: argparse.Namespace) -> None:
     print(f"saved {result.model_path} (fingerprint {result.codec.fingerprint}) and {result.history_path}")
 
 
+def _train_codec(args: argparse.Namespace) -> None:
+    from aelib.config import HyperpriorTraining
+    from aelib.data import describe_source, load_dataset
+
+    out = Path(args.out)
+    model_path = out / f"{args.name}.keras"
+    refuse_overwrite([model_path], args.force)
+    dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
+    print(f"data: {describe_source(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
+    _import_tensorflow_quietly()
+    from aelib.codec.hyper import export_codec
+    from aelib.study.train_codec import train_hyperprior
+
+    settings = HyperpriorTraining(seed=args.seed)
+    result = train_hyperprior(dataset.train, dataset.val, settings, out, args.name, stop_after=args.stop_after)
+    if not result.finished:
+        print(
+            f"stopped after step {int(result.history['step'].iloc[-1])} of {settings.steps}; "
+            "the same command continues from the checkpoint"
+        )
+        return
+    codec = export_codec(result.network, model_path)
+    print(f"saved {model_path} (fingerprint {codec.fingerprint}, quality settings 0 … {codec.qualities - 1})")
+
+
 def _calibrate(args: argparse.Namespace) -> None:
     from aelib.data import describe_source, load_dataset
 
@@ -158,8 +183,28 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"data: {describe_source(args.data)}: {len(dataset.test)} test images")
     _import_tensorflow_quietly()
     from aelib.codec.codec import load_codec_model
+    from aelib.codec.format import read_model_card
     from aelib.study.evaluate import evaluate_model
     from aelib.study.report import format_markdown, write_csv, write_table
+
+    if read_model_card(args.model) is not None:
+        from aelib.codec.hyper import load_hyper_codec
+        from aelib.study.evaluate import evaluate_hyperprior
+
+        table = evaluate_hyperprior(load_hyper_codec(args.model), dataset.test)
+        print(format_markdown(table))
+        print(
+            f"written payload against the model's own estimate: {table['rate_gap'].min():+.2%} … "
+            f"{table['rate_gap'].max():+.2%}; {int(table['escapes'].sum())} value(s) coded as escapes"
+        )
+        if out is not None:
+            provenance = (
+                f"Data: {describe_source(args.data)}, {len(dataset.test)} test images. "
+                f"Command: aelib {' '.join(sys.argv[1:])}"
+            )
+            write_table(table, out, f"{stem}_table1", provenance)
+            print(f"wrote tables to {out}")
+        return
 
     evaluation = evaluate_model(load_codec_model(args.model), dataset.test, dataset.test_names)
     print(format_markdown(evaluation.summary))
@@ -368,6 +413,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="folder for the CSV and Markdown tables")
     evaluate.add_argument("--force", action="store_true", help="overwrite existing tables")
     evaluate.set_defaults(run=_evaluate)
+
+    train_codec = commands.add_parser(
+        "train-codec",
+        help="train and export the mean-scale hyperprior codec (resumable)",
+        description=(
+            "Train the mean-scale hyperprior network with per-quality gain levels (settings: "
+            "aelib.config.HyperpriorTraining), then export NAME.keras with its coding tables inside. "
+            "A checkpoint NAME.resume.npz is written as it goes; the same command continues from it."
+        ),
+    )
+    _add_data_arguments(train_codec)
+    train_codec.add_argument("--out", default="results/models", help="output folder (default %(default)s)")
+    train_codec.add_argument("--name", default="hyperprior", help="model name (default %(default)s)")
+    train_codec.add_argument("--stop-after", type=int, help="stop, checkpointed, once this many steps are done")
+    train_codec.add_argument("--force", action="store_true", help="overwrite an exported NAME.keras")
+    train_codec.set_defaults(run=_train_codec)
 
     compress = commands.add_parser(
         "compress",

@@ -142,12 +142,12 @@ def format_version(data: bytes) -> int:
     """The format version of ``.aec`` bytes, after checking the magic bytes.
 
     Raises:
-        FormatError: empty, shorter than a magic and version, or not an ``.aec`` file.
+        FormatError: empty, shorter than any header, or not an ``.aec`` file.
     """
     if len(data) == 0:
         raise FormatError("empty file")
-    if len(data) < 5:
-        raise FormatError(f"truncated: {len(data)} bytes")
+    if len(data) < HEADER_3.size:
+        raise FormatError(f"truncated: {len(data)} bytes, the shortest header has {HEADER_3.size}")
     if bytes(data[:4]) != MAGIC:
         raise FormatError("not an .aec file (wrong magic bytes)")
     return data[4]

@@ -206,3 +206,57 @@ def _caption(method: str, original: np.ndarray, decoded: np.ndarray, size: int, 
         f"{method}: {bits_per_pixel(height, width, size):.3f} bpp\n"
         f"PSNR {psnr(original, decoded):.2f} dB, SSIM {ssim(original, decoded):.4f}"
     )
+
+
+def evaluate_hyperprior(codec, images: np.ndarray, qualities: list[int] | None = None, batch_size: int = 64):
+    """Each quality setting of a hyperprior codec on images of one size, from the bytes it writes.
+
+    Beside bits per pixel, PSNR and MS-SSIM, the table states the rate the
+    model itself predicts (−log2 of its trained densities at the rounded
+    values, :func:`aelib.codec.hyper.estimated_bits`), how far the written
+    payload is from it, and how many values were coded as escapes (beyond their
+    table: extra bits, never clipped).
+
+    Args:
+        codec: a :class:`aelib.codec.hyper.HyperCodec`.
+        images: (N, H, W, 3) uint8.
+        qualities: the settings to measure; by default each gain level's own (0, 8, 16, …).
+
+    Returns:
+        One row per quality: quality, bpp (whole files), payload_bits and estimated_bits (means per image),
+        rate_gap (payload / estimate − 1), escapes (total), psnr, ms_ssim (means).
+    """
+    from aelib.codec import hyper
+    from aelib.codec.format import HEADER_3
+    from aelib.measure.metrics import ms_ssim
+
+    qualities = list(range(0, codec.qualities, 8)) if qualities is None else qualities
+    rows = []
+    for quality in qualities:
+        payload, estimate, escapes, psnrs, ms_ssims, sizes = 0.0, 0.0, 0, [], [], []
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            files = hyper.encode_batch(batch, codec, quality)
+            decoded = hyper.decode_batch(files, codec)
+            z, residual, index = hyper.analyse(batch, codec, quality)
+            values, tables = hyper._stream(codec, z, residual, index)
+            escapes += int(codec.tables.symbols(values, tables)[1].sum())
+            payload += sum(8 * (len(data) - HEADER_3.size) for data in files)
+            estimate += float(hyper.estimated_bits(batch, codec, quality).sum())
+            sizes += [len(data) for data in files]
+            psnrs += [psnr(o, d) for o, d in zip(batch, decoded)]
+            ms_ssims += [ms_ssim(o, d) for o, d in zip(batch, decoded)]
+        height, width = images.shape[1:3]
+        rows.append(
+            {
+                "quality": quality,
+                "bpp": float(np.mean(sizes)) * 8 / (height * width),
+                "payload_bits": payload / len(images),
+                "estimated_bits": estimate / len(images),
+                "rate_gap": payload / estimate - 1,
+                "escapes": escapes,
+                "psnr": float(np.mean(psnrs)),
+                "ms_ssim": float(np.mean(ms_ssims)),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -182,7 +182,15 @@ def train_hyperprior(
             logger.info("%s: resuming after step %d of %d from %s", name, step, settings.steps, checkpoint)
     lambdas = tf.constant(settings.lambdas, tf.float32)
 
-    @tf.function(reduce_retracing=True)
+    # One signature for both phases: a graph traced for the crops and relaxed later would sum in another
+    # order than one traced for the full images, and a run resumed in the second phase would drift.
+    signature = [
+        tf.TensorSpec((None, None, None, 3), tf.uint8),
+        tf.TensorSpec((None,), tf.int32),
+        tf.TensorSpec((2,), tf.int64),
+    ]
+
+    @tf.function(input_signature=signature)
     def train_step(images, levels, seed):
         with tf.GradientTape() as tape:
             terms = rate_distortion_terms(network, tf.cast(images, tf.float32) / 255.0, levels, lambdas, True, seed)
