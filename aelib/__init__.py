@@ -64,6 +64,7 @@ _LAZY = {
     "load_codec_model": "aelib.codec.codec",
     "make_codec_model": "aelib.codec.codec",
     "save_codec_model": "aelib.codec.codec",
+    "export_factorized": "aelib.codec.codec",
     "read_header": "aelib.codec.format",
     "compress_files": "aelib.codec.files",
     "decompress_files": "aelib.codec.files",

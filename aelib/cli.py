@@ -114,10 +114,13 @@ def _train(args: argparse.Namespace) -> None:
     result = train_autoencoder(
         args.depth, dataset.train, dataset.val, config, out_dir=out, verbose=args.verbose, initial_model=initial
     )
+    from aelib.codec.codec import export_factorized
+
+    codec = export_factorized(result.model, dataset.train, result.model_path)
     best = result.history["val_loss"].min()
     seconds = time.perf_counter() - start
     print(f"trained {name} for {len(result.history)} epoch(s) in {seconds:.0f} s; best val_loss {best:.4f}")
-    print(f"saved {result.model_path} (fingerprint {result.codec.fingerprint}) and {result.history_path}")
+    print(f"saved {result.model_path} (fingerprint {codec.fingerprint}) and {result.history_path}")
 
 
 def _train_codec(args: argparse.Namespace) -> None:

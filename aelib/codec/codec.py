@@ -84,6 +84,19 @@ def make_codec_model(autoencoder: keras.Model, training_images: np.ndarray, batc
     return CodecModel(autoencoder, entropy, model_fingerprint(autoencoder, entropy))
 
 
+def export_factorized(
+    autoencoder: keras.Model, training_images: np.ndarray, model_path: str | Path | None = None
+) -> CodecModel:
+    """The export step of a trained factorized model: tables fitted to training_images, saved beside the model.
+
+    Writes ``NAME.keras`` and ``NAME.entropy.npz`` when model_path is given (``.aec`` version 2).
+    """
+    codec = make_codec_model(autoencoder, training_images)
+    if model_path is not None:
+        save_codec_model(codec, model_path)
+    return codec
+
+
 def entropy_path(model_path: str | Path) -> Path:
     """Where the entropy tables of a ``.keras`` model are kept: beside it, ``NAME.entropy.npz``."""
     model_path = Path(model_path)

@@ -43,7 +43,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aelib.codec.codec import CodecModel, decode, decode_batch, encode, encode_batch, load_codec_model
+from aelib.codec.codec import (
+    CodecModel,
+    decode,
+    decode_batch,
+    encode,
+    encode_batch,
+    entropy_path,
+    export_factorized,
+    load_codec_model,
+)
 from aelib.config import DEFAULT_SEED, FAMILIES, Family, RDTraining, TrainConfig
 from aelib.errors import InputError
 from aelib.measure.baselines import CODECS, encode_with_codec, header_bytes
@@ -89,14 +98,15 @@ def _train_or_load(name: str, start_from, config: TrainConfig, training: RDTrain
     from aelib.study.train import train_model
 
     path = out_dir / f"{name}.keras"
-    if path.is_file():
+    if path.is_file() and entropy_path(path).is_file():
         logger.info("%s: trained before with the same settings, loaded from %s", name, path)
         return load_codec_model(path)
     logger.info("%s: training for %d steps", name, config.epochs * config.steps_per_epoch)
     model = build_gdn_autoencoder(training.channels, training.latent_channels, name=name)
     if start_from is not None:
         model.set_weights(start_from.get_weights())
-    return train_model(model, dataset.train, dataset.val, config, out_dir, verbose=2).codec
+    result = train_model(model, dataset.train, dataset.val, config, out_dir, verbose=2)
+    return export_factorized(result.model, dataset.train, path)
 
 
 def _check_settings(out_dir: Path, record: dict, force: bool) -> None:

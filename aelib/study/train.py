@@ -10,8 +10,11 @@ training it sees the encoder's output plus uniform noise in [-0.5, 0.5)
 (Ballé et al., 2017), and validation rounds the latents as the codec does.
 After training, each output channel's gain and offset are fitted on the
 training split (:mod:`aelib.nn.calibration`: the hybrid loss leaves the decoded
-colours a few levels dark), then the entropy tables are fitted to the training
-split's latents and saved beside the model, so the model writes real ``.aec`` files.
+colours a few levels dark). Training returns the network and saves it with its
+history; making it a codec is the codec's export step
+(:func:`aelib.codec.codec.export_factorized`: entropy tables fitted to the
+training split's latents, saved beside the model), so no training code touches
+the codec or its files.
 """
 
 from __future__ import annotations
@@ -32,12 +35,18 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from aelib.codec.codec import CodecModel, make_codec_model, save_codec_model
 from aelib.config import TrainConfig
 from aelib.errors import FormatError, InputError, TrainingError
 from aelib.nn.calibration import OutputCalibration, calibrate_output
 from aelib.nn.losses import HybridLoss, laplace_bits
-from aelib.nn.models import build_autoencoder, decoder_of, depth_of, downsampling_factor_of, encoder_of
+from aelib.nn.models import (
+    build_autoencoder,
+    decoder_of,
+    depth_of,
+    downsampling_factor_of,
+    encoder_of,
+    save_model,
+)
 from aelib.outputs import atomic_output
 
 logger = logging.getLogger(__name__)
@@ -50,14 +59,12 @@ class TrainResult:
     Attributes:
         model: the trained autoencoder (best validation weights, output calibrated).
         calibration: the output gain and offset fitted after training, already in the model.
-        codec: the model with its entropy tables, fitted on the training images.
         history: one row per epoch, a column per loss component (train and ``val_``).
         model_path, history_path: where they were saved, or None.
     """
 
     model: keras.Model
     calibration: OutputCalibration
-    codec: CodecModel
     history: pd.DataFrame
     model_path: Path | None
     history_path: Path | None
@@ -525,7 +532,8 @@ def train_autoencoder(
             of the model's downsampling factor.
         config: the paper's settings by default.
         out_dir: when given, saves ``autoencoder_{depth}L.keras``, its
-            ``.entropy.npz`` tables and ``autoencoder_{depth}L_history.csv`` there,
+            ``autoencoder_{depth}L_history.csv`` there (export the tables with
+            :func:`aelib.codec.codec.export_factorized`),
             and makes the run resumable (see :func:`train_model`).
         verbose: 0 silent, 1 a progress bar per epoch and a line after it, 2 the lines only ("auto": 1).
         initial_model: fine-tune this autoencoder (of the same depth) instead of
@@ -533,7 +541,7 @@ def train_autoencoder(
             quantisation noise to quantised latents.
 
     Returns:
-        The trained model (best validation weights restored), its codec and its history.
+        The trained model (best validation weights restored, output calibrated) and its history.
     """
     if initial_model is not None and depth_of(initial_model) != depth:
         raise InputError(f"the initial model has depth {depth_of(initial_model)}, not {depth}")
@@ -583,7 +591,7 @@ def train_model(
     last epoch, the best weights are restored and the output calibrated
     (:func:`aelib.nn.calibration.calibrate_output`) on the training images.
 
-    Saves ``{autoencoder.name}.keras``, its tables and ``{autoencoder.name}_history.csv`` in out_dir when given.
+    Saves ``{autoencoder.name}.keras`` and ``{autoencoder.name}_history.csv`` in out_dir when given.
     """
     _check_inputs(autoencoder, train_images, val_images, config)
     name = autoencoder.name
@@ -659,7 +667,6 @@ def train_model(
     if verbose:
         logger.info("%s: output calibration fitted on the training images: %s", name, calibration.describe())
     history = pd.DataFrame(progress.history)
-    codec = make_codec_model(autoencoder, train_images)
 
     model_path = history_path = None
     if writes:
@@ -667,8 +674,8 @@ def train_model(
         out_dir.mkdir(parents=True, exist_ok=True)
         model_path = out_dir / f"{name}.keras"
         history_path = out_dir / f"{name}_history.csv"
-        save_codec_model(codec, model_path)
+        save_model(autoencoder, model_path)
         with atomic_output(history_path) as temporary:
             history.to_csv(temporary, index=False)
         checkpoint.unlink(missing_ok=True)
-    return TrainResult(autoencoder, calibration, codec, history, model_path, history_path)
+    return TrainResult(autoencoder, calibration, history, model_path, history_path)
