@@ -75,6 +75,15 @@ def _add_shard_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_stop_on_error_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stop-on-error",
+        action="store_true",
+        help="stop at the first unreadable or corrupt input (default: write the others, list the failures at the "
+        "end, exit status 1; a rerun retries only what is missing)",
+    )
+
+
 def _add_max_pixels_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-pixels",
@@ -222,8 +231,33 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"wrote tables to {out}")
 
 
+def _report_batch(results, stop_on_error: bool) -> None:
+    """The summary line, then one line per failed input; exit status 1 when any failed."""
+    from aelib.codec.files import failure_lines, summary_line
+
+    print(summary_line(results))
+    failures = failure_lines(results)
+    for line in failures:
+        print(line, file=sys.stderr)
+    if failures:
+        raise BatchFailed(len(failures))
+
+
+def _screened(screen, inputs, args, shard) -> None:
+    """Checks the inputs' headers before TensorFlow loads: with --stop-on-error the first bad one stops the run;
+    otherwise the run stops here only when no input is good (the failures are listed, exit status 1)."""
+    count, failures = screen(inputs, args.max_pixels, shard)
+    if failures and args.stop_on_error:
+        raise InputError(failures[0])
+    if count and len(failures) == count:
+        for line in failures:
+            print(f"failed: {line}", file=sys.stderr)
+        print(f"{count} file(s): none written; {count} failed (listed above)")
+        raise BatchFailed(count)
+
+
 def _compress(args: argparse.Namespace) -> None:
-    from aelib.codec.files import check_images, compress_files, parse_shard, summary_line
+    from aelib.codec.files import compress_files, parse_shard, screen_images
 
     shard = parse_shard(args.shard) if args.shard else None
 
@@ -235,11 +269,13 @@ def _compress(args: argparse.Namespace) -> None:
         if not all(folder.is_dir() for folder in folders):
             raise InputError("--test-split takes folders only")
         inputs = [folder / name for folder in folders for name in load_dataset(folder, seed=args.seed).test_names]
-    check_images(inputs, args.max_pixels, shard)
+    if not Path(args.model).is_file():
+        raise InputError(f"model file not found: {args.model}")
     if args.quality is not None and not 0 <= args.quality <= 100:
         raise InputError(f"--quality must lie in 0 … 100, got {args.quality:g}")
     if args.target_bpp is not None and not args.target_bpp > 0:
         raise InputError(f"--target-bpp must be positive, got {args.target_bpp:g}")
+    _screened(screen_images, inputs, args, shard)
     _import_tensorflow_quietly()
     from aelib.codec.codec import has_qualities, load_any_codec
 
@@ -252,25 +288,36 @@ def _compress(args: argparse.Namespace) -> None:
 
         quality = quality_setting(args.quality, codec)
     results = compress_files(
-        inputs, codec, args.out, args.force, args.max_pixels, shard, quality=quality, target_bpp=args.target_bpp
+        inputs,
+        codec,
+        args.out,
+        args.force,
+        args.max_pixels,
+        shard,
+        quality=quality,
+        target_bpp=args.target_bpp,
+        stop_on_error=args.stop_on_error,
     )
-    print(summary_line(results))
+    _report_batch(results, args.stop_on_error)
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    from aelib.codec.files import check_aec_files, decompress_files, parse_shard, summary_line
+    from aelib.codec.files import decompress_files, parse_shard, screen_aec_files
 
     shard = parse_shard(args.shard) if args.shard else None
-
-    check_aec_files(args.inputs, args.max_pixels, shard)
+    if args.model and not Path(args.model).is_file():
+        raise InputError(f"model file not found: {args.model}")
+    _screened(screen_aec_files, args.inputs, args, shard)
     _import_tensorflow_quietly()
     codec = None
     if args.model:
         from aelib.codec.codec import load_any_codec
 
         codec = load_any_codec(args.model)
-    results = decompress_files(args.inputs, args.out, codec, args.models_dir, args.force, args.max_pixels, shard)
-    print(summary_line(results))
+    results = decompress_files(
+        args.inputs, args.out, codec, args.models_dir, args.force, args.max_pixels, shard, args.stop_on_error
+    )
+    _report_batch(results, args.stop_on_error)
 
 
 def _model_info(path: str) -> str:
@@ -457,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_max_pixels_argument(compress)
     _add_shard_argument(compress)
+    _add_stop_on_error_argument(compress)
     compress.add_argument(
         "--test-split",
         action="store_true",
@@ -482,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_max_pixels_argument(decompress)
     _add_shard_argument(decompress)
+    _add_stop_on_error_argument(decompress)
     decompress.set_defaults(run=_decompress)
 
     reproduce = commands.add_parser(
@@ -523,11 +572,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class BatchFailed(Exception):
+    """Some inputs of a batch could not be coded; the others were written and the failures listed."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``aelib`` console script; returns the exit status."""
+    """Entry point of the ``aelib`` console script; returns the exit status.
+
+    0: done; 1: a batch finished but some inputs failed (each named on standard error); 2: a usage
+    or input error stopped the command (one line); 130: interrupted.
+    """
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
+    except BatchFailed:
+        return 1
     except AelibError as error:
         print(f"aelib: error: {error}", file=sys.stderr)
         return 2

@@ -147,10 +147,13 @@ def markdown(result: dict) -> str:
         )
     for row in result["bombs"]:
         one_line = len(row["stderr_lines"]) == 1
-        met = row["status"] == 2 and one_line and row["seconds"] < BOMB_TARGET_S and row["peak_mb"] < BOMB_TARGET_MB
+        # info stops with a usage error (2); compress and decompress list the bomb as a failed input (1)
+        expected = 2 if row["command"].startswith("aelib info") else 1
+        met = row["status"] == expected and one_line
+        met = met and row["seconds"] < BOMB_TARGET_S and row["peak_mb"] < BOMB_TARGET_MB
         lines.append(
             f"| `{row['command'].split(' --model')[0]}` | {row['status']} | {row['seconds']:.1f} | "
-            f"{row['peak_mb']:.0f} | exit 2, one line, < {BOMB_TARGET_S:.0f} s, < {BOMB_TARGET_MB} MB | "
+            f"{row['peak_mb']:.0f} | exit {expected}, one line, < {BOMB_TARGET_S:.0f} s, < {BOMB_TARGET_MB} MB | "
             f"{'yes' if met else 'no'} |"
         )
     lines += ["", "The bombs' messages:", ""] + [f"- `{row['stderr_lines'][-1]}`" for row in result["bombs"]]

@@ -61,5 +61,7 @@ def test_large_images_benchmark_runs(saved, tmp_path):
     )
     result = json.loads((tmp_path / "benchmarks_large_images.json").read_text())
     assert result["photo"]["compress"]["status"] == 0 and result["photo"]["decompress"]["status"] == 0
-    assert [bomb["status"] for bomb in result["bombs"]] == [2, 2, 2]
+    assert [bomb["status"] for bomb in result["bombs"]] == [
+        2 if bomb["command"].startswith("aelib info") else 1 for bomb in result["bombs"]
+    ]
     assert "| compress the photo | 0 |" in (tmp_path / "benchmarks_large_images.md").read_text()

@@ -139,22 +139,46 @@ def test_compress_info_decompress_end_to_end(trained_model, photo_folder, tmp_pa
     ],
 )
 def test_decompress_and_info_refuse_bad_files_in_one_line(trained_model, tmp_path, make_input, message):
+    """info and --stop-on-error stop with one line (status 2); a batch names the file and exits 1."""
     bad = tmp_path / "bad.aec"
     make_input(bad)
-    for args in (
-        ["info", str(bad)],
-        ["decompress", str(bad), "--out", str(tmp_path / "o"), "--model", str(trained_model)],
-    ):
+    decompress = ["decompress", str(bad), "--out", str(tmp_path / "o"), "--model", str(trained_model)]
+    for args, status in ((["info", str(bad)], 2), (decompress + ["--stop-on-error"], 2), (decompress, 1)):
         result = _run(*args)
-        assert result.returncode == 2 and "Traceback" not in result.stderr
-        assert message in result.stderr.strip().splitlines()[-1]
+        assert result.returncode == status and "Traceback" not in result.stderr
+        assert message in result.stderr.strip().splitlines()[-1] and str(bad) in result.stderr
     assert not (tmp_path / "o").exists()
 
 
 def test_compress_refuses_a_non_image(trained_model, tmp_path):
     (tmp_path / "fake.png").write_text("not an image")
-    result = _run("compress", str(tmp_path / "fake.png"), "--model", str(trained_model), "--out", str(tmp_path / "o"))
-    assert result.returncode == 2 and "cannot read" in result.stderr and "Traceback" not in result.stderr
+    command = ["compress", str(tmp_path / "fake.png"), "--model", str(trained_model), "--out", str(tmp_path / "o")]
+    for extra, status in (([], 1), (["--stop-on-error"], 2)):
+        result = _run(*command, *extra)
+        assert result.returncode == status and "cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_one_corrupt_image_does_not_stop_a_batch_and_a_rerun_retries_only_it(trained_model, tmp_path):
+    """20 faces, one of them a truncated PNG: 19 files written, the corrupt one named, exit 1; again: 19 kept."""
+    from aelib.data import embedded_crops
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    crops, _ = embedded_crops(size=32, crops_per_photo=4, seed=6)
+    for i, crop in enumerate(crops[:20]):
+        Image.fromarray(crop).save(folder / f"{i:02d}.png")
+    corrupt = folder / "07.png"
+    corrupt.write_bytes(corrupt.read_bytes()[:60])
+    command = ["compress", str(folder), "--model", str(trained_model), "--out", str(tmp_path / "out")]
+    first = _run(*command)
+    assert first.returncode == 1 and "Traceback" not in first.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{i:02d}.aec" for i in range(20) if i != 7]
+    assert [line for line in first.stderr.splitlines() if line.startswith("failed:")] == [
+        line for line in first.stderr.splitlines() if "07.png" in line
+    ]
+    assert "19 file(s)" in first.stdout and "1 failed" in first.stdout
+    again = _run(*command)
+    assert again.returncode == 1 and "19 already there, kept" in again.stdout and "07.png" in again.stderr
 
 
 def test_decompress_without_a_matching_model_says_which_it_wants(trained_model, photo_folder, tmp_path):
@@ -162,7 +186,7 @@ def test_decompress_without_a_matching_model_says_which_it_wants(trained_model, 
     result = _run(
         "decompress", str(tmp_path / "a.aec"), "--out", str(tmp_path / "o"), "--models-dir", str(tmp_path / "none")
     )
-    assert result.returncode == 2 and "no model with fingerprint" in result.stderr
+    assert result.returncode == 1 and "no model with fingerprint" in result.stderr
 
 
 def test_compress_test_split_takes_the_held_out_images_only(trained_model, tmp_path):

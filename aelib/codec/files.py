@@ -10,10 +10,17 @@ An output that already exists is kept unless ``force``: if it is a complete
 output of this job (an ``.aec`` file of this model, a PNG of the right size)
 it is counted and skipped, so running an interrupted batch again finishes it
 without redoing anything; anything else there stops the run with one line.
+
+An input that cannot be read or decoded (a corrupt image, a damaged ``.aec``
+file) does not stop a batch: it is recorded as a failed :class:`FileResult`
+(``error`` set, nothing written) and the others are written; a rerun retries
+exactly what is missing. ``stop_on_error=True`` stops at the first one instead.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +53,7 @@ class FileResult:
         height, width: the image's size.
         compressed_bytes: size of the ``.aec`` file.
         skipped: the output was already there, complete, and was kept.
+        error: why the input could not be coded (nothing was written), or None.
     """
 
     source: Path
@@ -54,6 +62,11 @@ class FileResult:
     width: int
     compressed_bytes: int
     skipped: bool = False
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, source: Path, output: Path, error: Exception | str) -> FileResult:
+        return cls(source, output, 0, 0, 0, error=str(error))
 
     @property
     def bits_per_pixel(self) -> float:
@@ -136,6 +149,23 @@ def _existing_aec(source: Path, output: Path, codec: CodecModel) -> FileResult:
     return FileResult(source, output, header.height, header.width, len(data), skipped=True)
 
 
+def screen_images(
+    inputs: list[str | Path], max_pixels: int = MAX_PIXELS, shard: tuple[int, int] | None = None
+) -> tuple[int, list[str]]:
+    """How many images the inputs (of the shard) hold, and a line for each that is not an image within max_pixels.
+
+    Reads headers only, without TensorFlow.
+    """
+    pairs = take_shard(_expand(inputs, IMAGE_EXTENSIONS), shard)
+    failures = []
+    for source, _ in pairs:
+        try:
+            image_size(source, max_pixels)
+        except AelibError as error:
+            failures.append(str(error) if str(source) in str(error) else f"{source}: {error}")
+    return len(pairs), failures
+
+
 def check_images(inputs: list[str | Path], max_pixels: int = MAX_PIXELS, shard: tuple[int, int] | None = None) -> int:
     """Checks that every input (of the shard) is an image within max_pixels from its header alone; returns the count.
 
@@ -146,6 +176,20 @@ def check_images(inputs: list[str | Path], max_pixels: int = MAX_PIXELS, shard: 
     for source, _ in pairs:
         image_size(source, max_pixels)
     return len(pairs)
+
+
+def screen_aec_files(
+    inputs: list[str | Path], max_pixels: int = MAX_PIXELS, shard: tuple[int, int] | None = None
+) -> tuple[int, list[str]]:
+    """How many ``.aec`` files the inputs (of the shard) hold, and a line for each whose header or checksum is bad."""
+    pairs = take_shard(_expand(inputs, (AEC_SUFFIX,)), shard)
+    failures = []
+    for source, _ in pairs:
+        try:
+            read_any_header(read_bytes(source), max_pixels)
+        except AelibError as error:
+            failures.append(f"{source}: {error}")
+    return len(pairs), failures
 
 
 def check_aec_files(
@@ -201,6 +245,7 @@ def compress_files(
     shard: tuple[int, int] | None = None,
     quality: int | None = None,
     target_bpp: float | None = None,
+    stop_on_error: bool = False,
 ) -> list[FileResult]:
     """Writes one ``.aec`` per input image; folders are searched recursively and their layout kept.
 
@@ -214,6 +259,8 @@ def compress_files(
     does not grow with the number of files. quality: the setting of a
     hyperprior codec (0 … qualities − 1; its highest when None), or target_bpp:
     each image at the highest setting that fits that many bits per pixel.
+    An unreadable or corrupt input is a failed result (see the module's
+    docstring) unless stop_on_error.
     """
     from aelib.codec.codec import encode_any
 
@@ -226,13 +273,31 @@ def compress_files(
             results.append(_existing_aec(source, output, codec))
         else:
             todo.append((source, output))
-    contents = stream_file_bytes([source for source, _ in todo])
-    for (source, output), content in tqdm(zip(todo, contents), total=len(todo), desc="compressing", unit="img"):
-        image = read_image(source, max_pixels, content)
-        data = encode_any(image, codec, quality, target_bpp)
+    readable = []
+    for source, output in todo:
+        if os.access(source, os.R_OK) or stop_on_error:
+            readable.append((source, output))
+        else:
+            results.append(FileResult.failed(source, output, f"cannot read {source} (permission denied)"))
+    contents = stream_file_bytes([source for source, _ in readable])
+    for (source, output), content in progress(zip(readable, contents), len(readable), "compressing", "img"):
+        try:
+            image = read_image(source, max_pixels, content)
+            data = encode_any(image, codec, quality, target_bpp)
+        except AelibError as error:
+            if stop_on_error:
+                raise InputError(f"{source}: {error}") from None
+            results.append(FileResult.failed(source, output, error))
+            continue
         write_atomic(output, data, force)
         results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
     return results
+
+
+def progress(items, total: int, description: str, unit: str):
+    """A tqdm bar on a terminal; on a redirected stream (a log file), no bar and no carriage returns."""
+    interactive = sys.stderr.isatty() or "ipykernel" in sys.modules
+    return tqdm(items, total=total, desc=description, unit=unit, disable=not interactive)
 
 
 def find_model_for(fingerprint: str, search: Sequence[str | Path]) -> Path:
@@ -275,12 +340,14 @@ def decompress_files(
     force: bool = False,
     max_pixels: int = MAX_PIXELS,
     shard: tuple[int, int] | None = None,
+    stop_on_error: bool = False,
 ) -> list[FileResult]:
     """Writes one PNG per ``.aec`` file; the model is codec, or found by each file's fingerprint.
 
     A PNG of the right size already at an output is skipped unless force; a
     file above max_pixels is refused before anything is decoded; with shard,
-    only that shard's files (:func:`take_shard`).
+    only that shard's files (:func:`take_shard`). A damaged file, or one whose
+    model cannot be found, is a failed result unless stop_on_error.
     """
     from aelib.codec.codec import decode_any, load_any_codec
 
@@ -289,18 +356,29 @@ def decompress_files(
     pairs = take_shard(pairs, shard)
     loaded: dict[str, CodecModel] = {codec.fingerprint: codec} if codec else {}
     results = []
-    for (source, _), output in tqdm(list(zip(pairs, outputs)), desc="decompressing", unit="file"):
-        data = read_bytes(source)
+
+    def failed(source: Path, output: Path, error: AelibError) -> None:
+        if stop_on_error:
+            raise InputError(f"{source}: {error}") from None
+        results.append(FileResult.failed(source, output, error))
+
+    for (source, _), output in progress(list(zip(pairs, outputs)), len(pairs), "decompressing", "file"):
         try:
+            data = read_bytes(source)
             header = read_any_header(data, max_pixels)
-            if output.exists() and not force:
-                results.append(_existing_png(source, output, header.height, header.width, len(data)))
-                continue
+        except AelibError as error:
+            failed(source, output, error)
+            continue
+        if output.exists() and not force:  # a PNG of this file is kept; anything else there stops the run
+            results.append(_existing_png(source, output, header.height, header.width, len(data)))
+            continue
+        try:
             if codec is None and header.fingerprint not in loaded:
                 loaded[header.fingerprint] = load_any_codec(find_model_for(header.fingerprint, model_search))
             image = decode_any(data, loaded.get(header.fingerprint, codec), max_pixels)
         except AelibError as error:
-            raise InputError(f"{source}: {error}") from None
+            failed(source, output, error)
+            continue
         write_atomic(output, png_bytes(image), force)
         results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
     return results
@@ -315,15 +393,28 @@ def read_bytes(path: str | Path) -> bytes:
 
 
 def summary_line(results: list[FileResult]) -> str:
-    """Total bytes, mean bits per pixel and mean compression ratio of a batch, and how many were already done."""
+    """Total bytes, bits per pixel and compression ratio of a batch (over all its pixels), what was kept and failed.
+
+    The rate is total bits over total pixels, so a tiny image among large ones
+    does not dominate it as an average of per-file rates would.
+    """
     if not results:
         return "0 file(s): nothing to do (an empty shard)"
-    total = sum(r.compressed_bytes for r in results)
-    mean_bpp = float(np.mean([r.bits_per_pixel for r in results]))
-    mean_ratio = float(np.mean([r.compression_ratio for r in results]))
-    skipped = sum(r.skipped for r in results)
+    done = [r for r in results if r.error is None]
+    failed = len(results) - len(done)
+    failures = f"; {failed} failed (listed below)" if failed else ""
+    if not done:
+        return f"{len(results)} file(s): none written{failures}"
+    total = sum(r.compressed_bytes for r in done)
+    pixels = sum(r.height * r.width for r in done)
+    skipped = sum(r.skipped for r in done)
     done_before = f" ({skipped} already there, kept)" if skipped else ""
     return (
-        f"{len(results)} file(s){done_before}, {total:,} bytes compressed, mean {mean_bpp:.3f} bits per pixel, "
-        f"mean ratio {mean_ratio:.2f}"
+        f"{len(done)} file(s){done_before}, {total:,} bytes compressed, {8 * total / pixels:.3f} bits per pixel "
+        f"and ratio {24 * pixels / (8 * total):.2f} over all {pixels:,} pixels{failures}"
     )
+
+
+def failure_lines(results: list[FileResult]) -> list[str]:
+    """One line per failed input: its path and why."""
+    return [f"failed: {r.error if str(r.source) in r.error else f'{r.source}: {r.error}'}" for r in results if r.error]
