@@ -314,8 +314,11 @@ def _decompress(args: argparse.Namespace) -> None:
         from aelib.codec.codec import load_any_codec
 
         codec = load_any_codec(args.model)
+    from aelib.config import model_search_path
+
+    search = args.models_dir or model_search_path()
     results = decompress_files(
-        args.inputs, args.out, codec, args.models_dir, args.force, args.max_pixels, shard, args.stop_on_error
+        args.inputs, args.out, codec, search, args.force, args.max_pixels, shard, args.stop_on_error
     )
     _report_batch(results, args.stop_on_error)
 
@@ -397,8 +400,18 @@ def _reproduce(args: argparse.Namespace) -> None:
     run_reproduce(reproduce_settings(args), args.out, force=args.force, command=command)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aelib")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aelib", description="Image compression with convolutional autoencoders.")
+    parser.add_argument("--version", action="version", version=f"aelib {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
@@ -522,8 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     decompress.add_argument(
         "--models-dir",
         nargs="+",
-        default=["results"],
-        help="where to look for models by fingerprint (default %(default)s)",
+        help="where to look for models by fingerprint (default: $AELIB_MODELS, ~/.cache/aelib/models and this "
+        "checkout's committed results/, wherever the command runs)",
     )
     decompress.add_argument(
         "--force", action="store_true", help="overwrite existing PNG files (default: keep complete ones, skip)"

@@ -149,6 +149,20 @@ def project_root() -> Path:
     return here if (here / "pyproject.toml").exists() else Path.cwd()
 
 
+def model_search_path() -> list[Path]:
+    """Where a command looks for the model that wrote an ``.aec`` file, whatever the current folder.
+
+    ``$AELIB_MODELS`` (folders separated by the path separator) when set; then the
+    user's model folder (``~/.cache/aelib/models``, or ``$XDG_CACHE_HOME/aelib/models``);
+    then the committed models of the checkout this package runs from.
+    """
+    folders = [Path(p) for p in os.environ.get("AELIB_MODELS", "").split(os.pathsep) if p]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aelib" / "models"
+    here = Path(__file__).resolve().parents[1]
+    committed = [here / "results"] if (here / "pyproject.toml").exists() else []
+    return folders + [cache] + committed
+
+
 def cache_dir() -> Path:
     """Where derived files (processed arrays, converted weights) are kept.
 

@@ -1,7 +1,9 @@
 """The aelib command line, end to end: in-process for the slow paths, through subprocess for error output."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -288,3 +290,26 @@ def test_tensorflow_start_up_lines_are_silenced(trained_model, photo_folder, tmp
     result = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(tmp_path), "--force")
     assert result.returncode == 0
     assert "oneDNN" not in result.stderr and "absl" not in result.stderr
+
+
+def test_version_and_the_citation_files():
+    import yaml
+
+    result = _run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("aelib ")
+    root = Path(__file__).resolve().parents[1]
+    citation = yaml.safe_load((root / "CITATION.cff").read_text())
+    assert citation["preferred-citation"]["title"] == "Image Compression Research Based On Convolutional Autoencoder"
+    assert "MIT License" in (root / "LICENSE").read_text() and citation["license"] == "MIT"
+
+
+def test_decompress_from_another_folder_finds_the_model_without_models_dir(trained_model, photo_folder, tmp_path):
+    """The default search does not depend on the current folder: $AELIB_MODELS, the user cache, the checkout."""
+    assert main(["compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", str(tmp_path)]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = os.environ | {"AELIB_MODELS": str(trained_model.parent)}
+    command = [sys.executable, "-m", "aelib.cli", "decompress", str(tmp_path / "a.aec"), "--out", "d"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=elsewhere, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (elsewhere / "d" / "a.png").is_file()

@@ -336,7 +336,7 @@ def decompress_files(
     inputs: list[str | Path],
     out_dir: str | Path,
     codec: CodecModel | None = None,
-    model_search: Sequence[str | Path] = ("results",),
+    model_search: Sequence[str | Path] | None = None,
     force: bool = False,
     max_pixels: int = MAX_PIXELS,
     shard: tuple[int, int] | None = None,
@@ -347,10 +347,13 @@ def decompress_files(
     A PNG of the right size already at an output is skipped unless force; a
     file above max_pixels is refused before anything is decoded; with shard,
     only that shard's files (:func:`take_shard`). A damaged file, or one whose
-    model cannot be found, is a failed result unless stop_on_error.
+    model cannot be found, is a failed result unless stop_on_error. Models are
+    searched in model_search, by default :func:`aelib.config.model_search_path`.
     """
     from aelib.codec.codec import decode_any, load_any_codec
+    from aelib.config import model_search_path
 
+    model_search = model_search_path() if model_search is None else model_search
     pairs = _expand(inputs, (AEC_SUFFIX,))
     outputs = take_shard(_plan_outputs(pairs, Path(out_dir), ".png"), shard)
     pairs = take_shard(pairs, shard)
