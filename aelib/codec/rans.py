@@ -36,13 +36,15 @@ repeats it with the file layout):
   ``2·d + below`` where d = v - (offset + n - 1) when v lies above the table's
   values and d = offset - 1 - v when below (below = 1).
 
-Many streams of the same length can be coded at once, lane by lane in
-lock-step (:func:`encode_streams`, :func:`decode_streams`): one numpy operation
-per step for the whole batch, which is what makes batched decoding fast.
+The coding loops are compiled with numba (cached on first use), since a
+128×128 face has some 12,000 symbols and a Python loop would spend a second
+on them; many streams of one length are coded with one call
+(:func:`encode_streams`, :func:`decode_streams`).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from aelib.errors import FormatError, InputError
@@ -94,8 +96,27 @@ def _escape_bytes(values: np.ndarray, tables: np.ndarray, escaped: np.ndarray, c
     return bytes(out)
 
 
+@numba.njit(cache=True, nogil=True)
+def _encode_kernel(start: np.ndarray, frequency: np.ndarray, lanes: int, out: np.ndarray, state: np.ndarray) -> int:
+    """Codes one stream from its last symbol to its first; returns how many bytes went into out (emission order)."""
+    for k in range(lanes):
+        state[k] = STATE_LOW
+    written = 0
+    for i in range(len(start) - 1, -1, -1):
+        k = i % lanes
+        f = frequency[i]
+        x = state[k]
+        limit = f << RENORM_SHIFT
+        while x >= limit:
+            out[written] = x & 0xFF
+            written += 1
+            x >>= 8
+        state[k] = ((x // f) << 16) + x % f + start[i]
+    return written
+
+
 def encode_streams(values: np.ndarray, tables: np.ndarray, cdf: CdfTables) -> list[bytes]:
-    """Codes B streams of N values each, in lock-step; one payload per stream.
+    """Codes B streams of N values each; one payload per stream.
 
     Args:
         values: (B, N) integers in coding order.
@@ -113,37 +134,13 @@ def encode_streams(values: np.ndarray, tables: np.ndarray, cdf: CdfTables) -> li
     start = cdf.cdf[tables, symbols]
     frequency = cdf.cdf[tables, symbols + 1] - start
     lanes = lane_count(count)
-    steps = -(-count // lanes)
-    pad = steps * lanes - count
-    # (B, steps, lanes): symbol i of a stream at [i // lanes, i % lanes]; padding has frequency 0 (never coded).
-    start = np.pad(start, ((0, 0), (0, pad))).reshape(streams, steps, lanes)
-    frequency = np.pad(frequency, ((0, 0), (0, pad))).reshape(streams, steps, lanes)
-    state = np.full((streams, lanes), STATE_LOW, np.int64)
-    emitted_bytes, emitted_streams = [], []
-
-    for step in range(steps - 1, -1, -1):
-        f, c = frequency[:, step], start[:, step]
-        active = f > 0
-        limit = f << RENORM_SHIFT
-        count_bytes = (active & (state >= limit)).astype(np.int64) + (active & (state >= limit << 8))
-        # Lanes code from the last to the first, each emitting its low byte first.
-        pairs = np.stack([state & 0xFF, (state >> 8) & 0xFF], axis=2)[:, ::-1]
-        wanted = np.arange(2)[None, None, :] < count_bytes[:, ::-1, None]
-        where = np.nonzero(wanted)
-        emitted_bytes.append(pairs[where])
-        emitted_streams.append(where[0])
-        state = state >> (8 * count_bytes)
-        safe = np.where(active, f, 1)
-        state = np.where(active, ((state // safe) << 16) + state % safe + c, state)
-    data = np.concatenate(emitted_bytes) if emitted_bytes else np.empty(0, np.int64)
-    owners = np.concatenate(emitted_streams) if emitted_streams else np.empty(0, np.int64)
+    out = np.empty(2 * count + 8, np.uint8)  # a symbol emits at most two bytes
+    state = np.empty(lanes, np.int64)
     payloads = []
     for stream in range(streams):
+        written = _encode_kernel(start[stream], frequency[stream], lanes, out, state)
         escapes = _escape_bytes(values[stream], tables[stream], escaped[stream], cdf)
-        mine = data[owners == stream][::-1]
-        payloads.append(
-            _varint(len(escapes)) + escapes + state[stream].astype("<u4").tobytes() + mine.astype("u1").tobytes()
-        )
+        payloads.append(_varint(len(escapes)) + escapes + state.astype("<u4").tobytes() + out[:written][::-1].tobytes())
     return payloads
 
 
@@ -155,15 +152,51 @@ def _split_payload(payload: bytes, lanes: int) -> tuple[bytes, np.ndarray, np.nd
     escapes = bytes(view[position : position + length])
     position += length
     states = np.frombuffer(view[position : position + 4 * lanes], "<u4").astype(np.int64)
-    data = np.frombuffer(view[position + 4 * lanes :], "u1").astype(np.int64)
+    data = np.frombuffer(view[position + 4 * lanes :], "u1")
     return escapes, states, data
 
 
-def _search_table(cdf: CdfTables) -> tuple[np.ndarray, np.ndarray]:
-    """All CDF rows in one increasing array (row t shifted by t·2**17) and each row's first index in it."""
-    width = cdf.cdf.shape[1]
-    shifted = cdf.cdf + (np.arange(cdf.count, dtype=np.int64) << 17)[:, None]
-    return shifted.ravel(), np.arange(cdf.count, dtype=np.int64) * width
+@numba.njit(cache=True, nogil=True)
+def _decode_kernel(
+    state: np.ndarray,
+    data: np.ndarray,
+    position: int,
+    cdf: np.ndarray,
+    sizes: np.ndarray,
+    tables: np.ndarray,
+    first: int,
+    out: np.ndarray,
+) -> int:
+    """Decodes symbols first … first + len(tables) − 1 of one stream into out; returns the next byte's position.
+
+    −1: the stream ended before its symbols; −2: a state stayed below 2**23 after two bytes (damaged data).
+    """
+    lanes = len(state)
+    for j in range(len(tables)):
+        k = (first + j) % lanes
+        t = tables[j]
+        x = state[k]
+        slot = x & 0xFFFF
+        low, high = 0, sizes[t]  # cdf[t, low] <= slot < cdf[t, high]
+        while high - low > 1:
+            middle = (low + high) >> 1
+            if cdf[t, middle] <= slot:
+                low = middle
+            else:
+                high = middle
+        x = (cdf[t, low + 1] - cdf[t, low]) * (x >> 16) + slot - cdf[t, low]
+        for _ in range(2):
+            if x >= STATE_LOW:
+                break
+            if position >= len(data):
+                return -1
+            x = (x << 8) | data[position]
+            position += 1
+        if x < STATE_LOW:
+            return -2
+        state[k] = x
+        out[j] = low
+    return position
 
 
 class StreamDecoder:
@@ -180,58 +213,45 @@ class StreamDecoder:
         self.lanes = lane_count(count)
         split = [_split_payload(payload, self.lanes) for payload in payloads]
         self.escapes = [memoryview(escapes) for escapes, _, _ in split]
-        self.escape_position = np.zeros(self.streams, np.int64)
-        self.state = np.stack([states for _, states, _ in split]) if split else np.empty((0, self.lanes), np.int64)
-        if ((self.state < STATE_LOW) | (self.state >= STATE_HIGH)).any():
+        self.escape_position = [0] * self.streams
+        self.states = [states.copy() for _, states, _ in split]
+        if any(((states < STATE_LOW) | (states >= STATE_HIGH)).any() for states in self.states):
             raise FormatError("corrupt payload: a lane's state is out of range")
-        self.available = np.array([len(data) for _, _, data in split], np.int64)
-        self.longest = int(self.available.max(initial=0))
-        self.data = np.zeros((self.streams, self.longest + 1), np.int64)
-        for stream, (_, _, data) in enumerate(split):
-            self.data[stream, : len(data)] = data
-        self.used = np.zeros(self.streams, np.int64)
+        self.data = [data for _, _, data in split]
+        self.used = [0] * self.streams
         self.position = 0
-        self.flat, self.row_start = _search_table(cdf)
 
     def read(self, tables: np.ndarray) -> np.ndarray:
         """The next n values of every stream, (B, n), coded with tables (B, n)."""
-        tables = np.asarray(tables, np.int64)
+        tables = np.ascontiguousarray(tables, np.int64)
         if tables.shape[0] != self.streams or self.position + tables.shape[1] > self.count:
             raise InputError(f"cannot read {tables.shape} more symbols from {self.streams} streams of {self.count}")
         if tables.size and (tables.min() < 0 or tables.max() >= self.cdf.count):
             raise FormatError(f"table indices must lie in 0 … {self.cdf.count - 1}")
-        first, end, lanes = self.position, self.position + tables.shape[1], self.lanes
-        symbols = np.zeros(tables.shape, np.int64)
-        rows = np.arange(self.streams)[:, None]
-        lane_index = np.arange(lanes)
-        state, flat = self.state, self.flat
-        for step in range(first // lanes, -(-end // lanes)):
-            index = step * lanes + lane_index
-            active = (index >= first) & (index < end)
-            column = np.clip(index - first, 0, max(tables.shape[1] - 1, 0))
-            table = np.where(active[None, :], tables[:, column], 0)
-            slot = state & 0xFFFF
-            found = np.searchsorted(flat, (table << 17) + slot, side="right") - 1
-            low = flat[found] - (table << 17)
-            high = flat[found + 1] - (table << 17)
-            state = np.where(active, (high - low) * (state >> 16) + slot - low, state)
-            need = (active & (state < STATE_LOW)).astype(np.int64) + (active & (state < STATE_LOW >> 8))
-            position = self.used[:, None] + np.cumsum(need, axis=1) - need
-            if ((position + need > self.available[:, None]) & (need > 0)).any():
+        symbols = np.empty(tables.shape, np.int64)
+        for stream in range(self.streams):
+            position = _decode_kernel(
+                self.states[stream],
+                self.data[stream],
+                self.used[stream],
+                self.cdf.cdf,
+                self.cdf.sizes,
+                tables[stream],
+                self.position,
+                symbols[stream],
+            )
+            if position == -1:
                 raise FormatError("corrupt payload: the stream ends before its symbols")
-            high_byte = self.data[rows, np.where(need > 0, position, self.longest)]
-            low_byte = self.data[rows, np.where(need > 1, position + 1, self.longest)]
-            refill = np.where(need == 2, high_byte << 8 | low_byte, high_byte)
-            state = np.where(need > 0, (state << (8 * need)) | refill, state)
-            self.used += need.sum(axis=1)
-            symbols[:, column[active]] = (found - self.row_start[table])[:, active]
-        self.state, self.position = state, end
+            if position < 0:
+                raise FormatError("corrupt payload: a lane's state cannot be refilled (altered bytes)")
+            self.used[stream] = position
+        self.position += tables.shape[1]
         values = symbols + self.cdf.offsets[tables]
         escaped = symbols == self.cdf.sizes[tables] - 1
         for stream in range(self.streams):
             chosen = tables[stream, escaped[stream]]
             values[stream, escaped[stream]], self.escape_position[stream] = _read_escapes(
-                self.escapes[stream], int(self.escape_position[stream]), chosen, self.cdf
+                self.escapes[stream], self.escape_position[stream], chosen, self.cdf
             )
         return values
 
@@ -243,8 +263,9 @@ class StreamDecoder:
         """
         if self.position != self.count:
             raise InputError(f"{self.count - self.position} symbols are still to be read")
-        complete = (self.state == STATE_LOW).all() and (self.used == self.available).all()
-        if not complete or any(p != len(e) for p, e in zip(self.escape_position.tolist(), self.escapes)):
+        complete = all((states == STATE_LOW).all() for states in self.states)
+        complete = complete and all(used == len(data) for used, data in zip(self.used, self.data))
+        if not complete or any(p != len(e) for p, e in zip(self.escape_position, self.escapes)):
             raise FormatError(
                 "corrupt payload: it is not the complete encoding of its symbols (altered or extra bytes)"
             )
