@@ -367,8 +367,9 @@ def _info(args: argparse.Namespace) -> None:
             continue
         h, w, c = header.latent_shape
         print(
-            f"{path}: .aec v{header.version}, model {header.fingerprint}, image {header.height}x{header.width}, "
-            f"latent {h}x{w}x{c}, payload {header.payload_length} bytes (CRC32 {header.crc32:08x}), "
+            f"{path}: .aec v{header.version}, model {header.fingerprint}, image {header.width}x{header.height} "
+            f"(width x height), latent {h}x{w}x{c} (height x width x channels), "
+            f"payload {header.payload_length} bytes (CRC32 {header.crc32:08x}), "
             f"file {len(data)} bytes = {bits_per_pixel(header.height, header.width, len(data)):.3f} bpp, "
             f"ratio {compression_ratio(header.height, header.width, len(data)):.2f}"
         )

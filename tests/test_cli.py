@@ -111,7 +111,7 @@ def test_compress_info_decompress_end_to_end(trained_model, photo_folder, tmp_pa
     assert f"2 file(s), {total:,} bytes compressed" in result.stdout
 
     info = _run("info", str(packed / "nested" / "b.aec"))
-    assert info.returncode == 0 and "image 50x37" in info.stdout and "latent 7x5x32" in info.stdout
+    assert info.returncode == 0 and "image 37x50 (width x height)" in info.stdout and "latent 7x5x32" in info.stdout
 
     result = _run("decompress", str(packed), "--out", str(unpacked), "--models-dir", str(trained_model.parent))
     assert result.returncode == 0, result.stderr

@@ -1,7 +1,7 @@
 """Output calibration: a per-channel gain and offset on the decoder's last layer, fitted after training.
 
-Trained with the paper's hybrid loss (eq. 5: 0.5 SSIM + 0.25 perceptual +
-0.25 MSE), our 3-layer model on UTKFace decoded every face darker than it is —
+Trained with the paper's hybrid loss (eq. 8, with our weights 0.5 SSIM + 0.25
+perceptual + 0.25 MSE; the paper publishes none), our 3-layer model on UTKFace decoded every face darker than it is —
 on average 6.3 levels (of 255) in red, 2.3 in green — and pulled each face's
 brightness towards the mean (decoded mean ≈ 0.92 × original + 5.8 levels).
 SSIM's luminance term and the VGG16 features barely see a uniform shift of a

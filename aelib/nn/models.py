@@ -36,7 +36,8 @@ Encoder and decoder are separate Keras models (the codec runs them apart),
 nested in one autoencoder model that is saved as a single ``.keras`` file.
 
 For the rate–distortion study, :func:`build_gdn_autoencoder` builds the
-architecture of Ballé et al. (ICLR 2017) instead: four 5x5 convolutions of
+factorized-prior transform of Ballé et al. (ICLR 2018, arXiv:1802.01436;
+CompressAI's ``bmshj2018-factorized``) instead: four 5x5 convolutions of
 stride 2 with GDN between them, mirrored by transposed convolutions with
 inverse GDN. Its encoder output is signed and unbounded, which a rate term can
 shrink towards zero, where the paper's ReLU latents can only be clipped at 0.
@@ -149,7 +150,7 @@ def build_autoencoder(depth: int, name: str | None = None) -> keras.Model:
 
 
 def build_gdn_autoencoder(channels: int, latent_channels: int, name: str = "gdn_autoencoder") -> keras.Model:
-    """Ballé et al.'s (ICLR 2017) transform: 4 stride-2 5x5 convolutions with GDN, mirrored with inverse GDN.
+    """Ballé et al.'s factorized-prior transform (ICLR 2018): 4 stride-2 5x5 convolutions with GDN, and its mirror.
 
     Args:
         channels: width N of the hidden layers.
