@@ -326,6 +326,13 @@ class HyperpriorTraining:
     images last; one network for every rate (a gain vector per λ); Adam with
     a learning-rate drop for the last steps and the gradient norm capped.
 
+    The crops must be large enough for the hyper-latents to have neighbours
+    (the hyper-latent grid is 64 times smaller per side than the image): a
+    first run on 64×64 crops of the 128×128 faces, whose hyper-latents were a
+    single position, wrote three times the bits on the whole faces that it
+    wrote on crops at the same PSNR (docs/limitations.md). On the faces, the
+    "crops" are therefore the whole 128×128 images (with random flips).
+
     Attributes:
         channels, latent_channels: N and M of :func:`aelib.nn.hyperprior.build_hyperprior`.
         lambdas: λ of each gain level in R + λ·MSE (MSE in 8-bit units squared), lowest rate first; CompressAI's
@@ -343,11 +350,11 @@ class HyperpriorTraining:
     channels: int = 128
     latent_channels: int = 192
     lambdas: tuple[float, ...] = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
-    crop_steps: int = 48_000
-    crop_size: int = 64
-    crop_batch: int = 16
+    crop_steps: int = 40_000
+    crop_size: int = 128
+    crop_batch: int = 8
     full_steps: int = 4_000
-    full_batch: int = 8
+    full_batch: int = 16
     learning_rate: float = 2e-4
     drop_at: float = 0.85
     drop_factor: float = 0.1
