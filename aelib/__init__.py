@@ -6,18 +6,32 @@ Names whose modules need TensorFlow are imported on first use, so that
 ``import aelib`` (and the CLI's argument checks) stay fast.
 
 Progress lines (training epochs, resumed runs) are log records of the ``aelib``
-logger at level INFO. So that a notebook or a script shows them without any
-set-up, that logger writes its messages to standard output unless the
-application has given it handlers of its own; silence it with
-``logging.getLogger("aelib").setLevel(logging.WARNING)``.
+logger at level INFO. As a library, aelib gives that logger a ``NullHandler``
+only and changes nothing else on import (no environment variable, no other
+handler); :func:`show_progress` prints the lines on standard output, as the CLI
+and the notebooks do.
 """
 
 import importlib
 import logging
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from aelib.config import IMAGE_SIZE, PAPER_DEPTHS, PAPER_JPEG_QUALITIES, LossWeights, TrainConfig
+from aelib.data import Dataset, embedded_crops, load_dataset, load_folder, read_image
+from aelib.errors import AelibError
+from aelib.measure.baselines import (
+    CODECS,
+    ClassicalCodec,
+    CodecResult,
+    available_codecs,
+    encode_with_codec,
+    header_bytes,
+    jpeg_description,
+    match_jpeg_quality,
+)
+from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim
+
+logging.getLogger("aelib").addHandler(logging.NullHandler())
 
 
 class _CurrentStdout(logging.StreamHandler):
@@ -28,28 +42,19 @@ class _CurrentStdout(logging.StreamHandler):
         super().emit(record)
 
 
-_logger = logging.getLogger("aelib")
-if not _logger.handlers:
-    _handler = _CurrentStdout()
-    _handler.setFormatter(logging.Formatter("%(message)s"))
-    _logger.addHandler(_handler)
-    _logger.setLevel(logging.INFO)
-    _logger.propagate = False
+def show_progress(level: int = logging.INFO) -> None:
+    """Prints aelib's progress lines on standard output from now on (an application's choice, not the library's).
 
-from aelib.config import IMAGE_SIZE, PAPER_DEPTHS, PAPER_JPEG_QUALITIES, LossWeights, TrainConfig  # noqa: E402
-from aelib.data import Dataset, embedded_crops, load_dataset, load_folder, read_image  # noqa: E402
-from aelib.errors import AelibError  # noqa: E402
-from aelib.measure.baselines import (  # noqa: E402
-    CODECS,
-    ClassicalCodec,
-    CodecResult,
-    available_codecs,
-    encode_with_codec,
-    header_bytes,
-    jpeg_description,
-    match_jpeg_quality,
-)
-from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim  # noqa: E402
+    Silence them again with ``logging.getLogger("aelib").setLevel(logging.WARNING)``.
+    """
+    logger = logging.getLogger("aelib")
+    if not any(isinstance(handler, _CurrentStdout) for handler in logger.handlers):
+        handler = _CurrentStdout()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
 
 _LAZY = {
     "build_autoencoder": "aelib.nn.models",
@@ -109,6 +114,7 @@ __all__ = [
     "match_jpeg_quality",
     "psnr",
     "read_image",
+    "show_progress",
     "ssim",
     *_LAZY,
 ]

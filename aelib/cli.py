@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from aelib import show_progress
 from aelib.config import (
     DEFAULT_FEATURE_LAYERS,
     DEFAULT_SEED,
@@ -597,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
     or input error stopped the command (one line); 130: interrupted.
     """
     args = build_parser().parse_args(argv)
+    # The command is the application: it shows aelib's progress lines and keeps TensorFlow's start-up quiet.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    show_progress()
     try:
         args.run(args)
     except BatchFailed:

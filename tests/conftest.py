@@ -18,6 +18,14 @@ def shared_folder(name: str) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def progress_lines_on_stdout():
+    """The tests read progress lines as an application shows them (the library alone only has a NullHandler)."""
+    import aelib
+
+    aelib.show_progress()
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     """Processed arrays go to a temporary folder; the converted VGG16 weights are shared by the session."""

@@ -118,3 +118,18 @@ def test_importing_aelib_and_reading_a_header_leave_tensorflow_unloaded():
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def test_importing_aelib_changes_no_environment_variable_and_adds_only_a_null_handler():
+    script = (
+        "import logging, os, sys; before = dict(os.environ); root = list(logging.getLogger().handlers);"
+        "import aelib, aelib.cli, aelib.codec.files;"
+        "handlers = logging.getLogger('aelib').handlers;"
+        "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items());"
+        "assert logging.getLogger().handlers == root;"
+        "assert [type(h).__name__ for h in handlers] == ['NullHandler'], handlers;"
+        "print('quiet')"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "quiet\n" and result.stderr == ""

@@ -248,11 +248,12 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(tmp_path, capsys):
         np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
-def test_progress_lines_are_log_records_shown_on_stdout_until_silenced(capsys):
+def test_progress_lines_are_log_records_shown_on_stdout_once_asked_for_until_silenced(capsys):
     import logging
 
-    import aelib  # noqa: F401 - configures the "aelib" logger
+    import aelib
 
+    aelib.show_progress()
     logger = logging.getLogger("aelib.study.train")
     logger.info("epoch 1/1")
     assert capsys.readouterr().out == "epoch 1/1\n"
