@@ -1,5 +1,7 @@
 """The compress-and-compare panel, driven through its callbacks on temporary folders (no browser)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -154,3 +156,26 @@ def test_the_picker_says_what_each_model_is_and_opens_on_the_best(saved, tmp_pat
     assert best_model(describe_models(find_models(models))).path.stem == "autoencoder_5L"
     panel = CompressPanel(models_dir=models)
     assert panel.model_picker.value == str(models / "autoencoder_5L.keras")
+
+
+def test_the_panel_lists_and_codes_with_an_exported_hyperprior_model(tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    from aelib.study.panel import compress_folder, describe_models, find_models
+
+    expected = Path(__file__).resolve().parent / "expected"
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(expected / "hyper_tiny.keras", models / "hyper_tiny.keras")
+    (models / "not_a_codec.keras").write_bytes(b"nothing")
+    assert find_models(models) == [models / "hyper_tiny.keras"]
+    assert describe_models(find_models(models))[0].kind.startswith("mean–scale hyperprior")
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.open(expected / "hyper_face.png").save(source / "face.png")
+    run = compress_folder(models / "hyper_tiny.keras", source, tmp_path / "out")
+    assert run.method == "hyper_tiny (hyperprior)"
+    assert run.results[0].decoded.shape == run.results[0].original.shape
+    assert (tmp_path / "out" / "aec" / "face.aec").read_bytes()[4] == 3

@@ -42,8 +42,10 @@ class Evaluation:
     matched_jpeg_quality: int
 
 
-def model_method(codec: CodecModel) -> str:
-    """The name of a model's rows in every table: "{depth}-layer", as in the paper's Table 1."""
+def model_method(codec) -> str:
+    """The name of a model's rows in every table: "{depth}-layer", as in the paper's Table 1; a hyperprior's name."""
+    if not isinstance(codec, CodecModel):
+        return f"{codec.network.name} (hyperprior)"
     return f"{depth_of(codec.autoencoder)}-layer"
 
 

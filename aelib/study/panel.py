@@ -76,11 +76,17 @@ class CompressionRun:
 
 
 def find_models(folder: str | Path) -> list[Path]:
-    """The ``.keras`` models in folder that have their entropy tables beside them, sorted."""
+    """The ``.keras`` codec models in folder, sorted: exported ones (with a model card) and those with tables beside."""
+    from aelib.codec.format import read_model_card
+
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob("*.keras") if p.with_name(p.stem + ENTROPY_SUFFIX).is_file())
+    return sorted(
+        p
+        for p in folder.glob("*.keras")
+        if p.with_name(p.stem + ENTROPY_SUFFIX).is_file() or read_model_card(p) is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -131,6 +137,11 @@ def _measured_row(path: Path) -> tuple[str, pd.DataFrame | None, str]:
         return kind, None, ""
     if stem == "rd_base":
         return "rate–distortion base model", None, ""
+    from aelib.codec.format import read_model_card
+
+    card = read_model_card(path)
+    if card is not None:
+        return f"{card['kind_name']}, quality settings 0 … {card['qualities'] - 1}", None, ""
     return stem, None, ""
 
 
@@ -201,7 +212,8 @@ def compress_folder(
     """Compresses every image of input_dir into ``.aec`` files and decodes them to PNG.
 
     Args:
-        model_path: a ``.keras`` model with its entropy tables beside it.
+        model_path: a ``.keras`` codec model (exported, or with its entropy tables beside it); a hyperprior
+            model codes at its highest quality setting.
         input_dir: folder of images, searched recursively; only read.
         output_dir: where ``aec/`` and ``decoded/`` are written.
         overwrite: replace outputs that exist (otherwise nothing is written and an error says why).
@@ -210,22 +222,22 @@ def compress_folder(
     Returns:
         The images with their decoded versions and sizes.
     """
-    from aelib.codec.codec import decode, encode, load_codec_model
+    from aelib.codec.codec import decode_any, encode_any, load_any_codec
     from aelib.codec.files import png_bytes
     from aelib.study.evaluate import model_method
 
     input_dir = Path(input_dir).expanduser().resolve()
     paths = check_input_folder(str(input_dir))
     output_dir = check_output_folder(str(output_dir), str(input_dir))
-    codec = load_codec_model(model_path)
+    codec = load_any_codec(model_path)
     planned = output_paths(paths, input_dir, output_dir)
     refuse_overwrite([p for pair in planned for p in pair], overwrite)
     results = []
     for done, (path, (aec_path, png_path)) in enumerate(zip(paths, planned), start=1):
         image = read_image(path)
         start = time.perf_counter()
-        data = encode(image, codec)
-        decoded = decode(data, codec)
+        data = encode_any(image, codec)
+        decoded = decode_any(data, codec)
         seconds = time.perf_counter() - start
         for target, content in ((aec_path, data), (png_path, png_bytes(decoded))):
             with atomic_output(target) as temporary:
