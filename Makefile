@@ -24,7 +24,7 @@ REPRODUCE_ARGS := $(if $(DATA),--data $(DATA)) --depths $(DEPTHS) --profile $(PR
 	$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(LIMIT),--limit $(LIMIT)) \
 	$(if $(SECOND_TEST_SET),--second-test-set $(SECOND_TEST_SET)) --out $(OUT) $(if $(FORCE),--force)
 
-.PHONY: reproduce test lint bench venv clean
+.PHONY: reproduce test test-fast lint bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -48,6 +48,10 @@ lint: venv
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The quick tier while working: everything but the tests marked slow (notebooks, clusters, browsers, benchmarks).
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Speed and memory of training and coding beside Pillow's codecs (results/benchmarks.md), the
 # entropy coder alone, and a 12000x12000 photo and size bombs (results/benchmarks_large_images.md); MODEL=path/to/model.keras measures another trained model.

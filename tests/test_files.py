@@ -56,6 +56,7 @@ def test_outputs_of_another_model_are_not_taken_for_done(codec, folder, tmp_path
         compress_files([folder / "00.png"], codec, tmp_path)
 
 
+@pytest.mark.slow  # kills a compressing process
 def test_a_batch_killed_midway_finishes_when_run_again(saved, folder, tmp_path):
     out = tmp_path / "aec"
     command = [sys.executable, "-m", "aelib.cli", "compress", str(folder), "--model", str(saved), "--out", str(out)]
@@ -102,6 +103,7 @@ def test_inputs_are_checked_from_their_headers_before_any_work(tmp_path, folder)
     "command, message",
     [("decompress", "16384x16384"), ("info", "16384x16384"), ("compress", "too large for Pillow")],
 )
+@pytest.mark.slow  # a process per bomb, memory measured
 def test_size_bombs_end_in_one_line_in_little_memory(saved, tmp_path, command, message):
     """The attacks of issue 14; their time is measured by benchmarks/large_images.py."""
     bomb = tmp_path / ("bomb.png" if command == "compress" else "bomb.aec")

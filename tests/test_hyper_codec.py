@@ -207,6 +207,7 @@ DECODE_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # four decoding processes
 def test_files_decode_to_the_same_symbols_whatever_onednn_and_the_thread_count(tmp_path):
     """200 images encoded here, decoded in four processes that sum in other orders: every symbol equal."""
     codec = hyper.export_codec(tiny_network(), tmp_path / "model.keras")

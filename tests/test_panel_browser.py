@@ -14,6 +14,8 @@ from PIL import Image
 from aelib.study.panel import COMPLETE_MESSAGE
 from aelib.study.pipeline import NOTEBOOKS_DIR
 
+pytestmark = pytest.mark.slow  # a browser driving the panel in Voilà
+
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 

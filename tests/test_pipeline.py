@@ -23,6 +23,8 @@ from aelib.study.pipeline import (
     run_reproduce,
 )
 
+pytestmark = pytest.mark.slow  # the notebooks through papermill
+
 NOTEBOOKS = [DATA_NOTEBOOK, *DEPTH_NOTEBOOKS, *FINAL_NOTEBOOKS, "05_compress_panel.ipynb"]
 
 

@@ -219,6 +219,7 @@ train.train_autoencoder(3, dataset.train, dataset.val, config, out_dir=sys.argv[
 """
 
 
+@pytest.mark.slow  # kills a training process
 def test_a_killed_run_resumes_after_its_last_finished_epoch(tmp_path, capsys):
     import signal
     import subprocess
@@ -288,6 +289,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # a three-process gRPC cluster
 def test_two_workers_train_the_weights_of_one_process_with_the_same_global_batch(tmp_path):
     """Issue 16: TF_CONFIG → MultiWorkerMirroredStrategy; the global batch of 8 is split 4 + 4, noise included."""
     import json
