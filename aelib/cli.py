@@ -150,11 +150,15 @@ def _train_codec(args: argparse.Namespace) -> None:
     result = train_hyperprior(dataset.train, dataset.val, settings, out, args.name, stop_after=args.stop_after)
     if not result.finished:
         print(
-            f"stopped after step {int(result.history['step'].iloc[-1])} of {settings.steps}; "
+            f"stopped after step {result.steps_done} of {settings.steps}; "
             "the same command continues from the checkpoint"
         )
         return
-    codec = export_codec(result.network, model_path)
+    description = {
+        "trained_on": f"{describe_source(args.data)}: {len(dataset.train)} training images of {args.size}x{args.size}",
+        "training": f"{settings.steps} steps (aelib.config.HyperpriorTraining), λ {list(settings.lambdas)}",
+    }
+    codec = export_codec(result.network, model_path, description)
     print(f"saved {model_path} (fingerprint {codec.fingerprint}, quality settings 0 … {codec.qualities - 1})")
 
 
@@ -331,10 +335,11 @@ def _model_info(path: str) -> str:
 
     card = read_model_card(path)
     if card is not None:
+        trained = f", trained on {card['trained_on']}" if "trained_on" in card else ""
         return (
             f"{path}: {card['kind_name']} model {card['fingerprint']}, writes .aec v{card['format_version']}, "
             f"quality settings 0 … {card['qualities'] - 1} (--quality 0 … 100 maps onto them), "
-            f"N = {card['channels']}, M = {card['latent_channels']}"
+            f"N = {card['channels']}, M = {card['latent_channels']}{trained}"
         )
     fingerprint = read_fingerprint(path)
     if fingerprint is None:

@@ -313,3 +313,14 @@ def test_decompress_from_another_folder_finds_the_model_without_models_dir(train
     result = subprocess.run(command, capture_output=True, text=True, cwd=elsewhere, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (elsewhere / "d" / "a.png").is_file()
+
+
+def test_train_codec_stops_checkpointed_and_says_how_to_go_on(tmp_path, capsys):
+    """Two steps of the face codec's real settings on the embedded data, then the same command would resume."""
+    command = ["train-codec", "--limit", "40", "--out", str(tmp_path), "--name", "hp", "--stop-after", "2"]
+    assert main(command) == 0
+    assert "stopped after step 2 of" in capsys.readouterr().out
+    assert (tmp_path / "hp.resume.npz").is_file() and not (tmp_path / "hp.keras").exists()
+    assert main(command[:-1] + ["3"]) == 0
+    printed = capsys.readouterr().out
+    assert "resuming after step 2" in printed and "stopped after step 3 of" in printed

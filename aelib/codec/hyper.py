@@ -117,13 +117,18 @@ def hyper_codec(network: keras.Model) -> HyperCodec:
     return HyperCodec(network, integer_network(parts(network)["hyper_decoder"]), tables, _fingerprint(network, tables))
 
 
-def export_codec(network: keras.Model, path: str | Path | None = None) -> HyperCodec:
+def export_codec(network: keras.Model, path: str | Path | None = None, description: dict | None = None) -> HyperCodec:
     """Builds the integer coding tables from the trained densities and saves the network as one ``.keras`` file.
 
     The export step between training and coding: the factorized density's
     tables are fitted to its learned cumulative, the Gaussian tables to the
     fixed scale table, the integer hyper-synthesis is checked to be exactly
     convertible; all of it is stored inside the model (no sidecar).
+
+    Args:
+        network: a trained network of :func:`aelib.nn.hyperprior.build_hyperprior`.
+        path: where to save it; nothing is written when None.
+        description: what the model card says of its training, e.g. {"trained_on": …, "steps": …}.
     """
     p = parts(network)
     p["hyper_density"].export()
@@ -132,7 +137,7 @@ def export_codec(network: keras.Model, path: str | Path | None = None) -> HyperC
     if path is not None:
         with atomic_output(path) as temporary:
             save_model(network, temporary)
-            write_model_card(temporary, model_card(codec))
+            write_model_card(temporary, model_card(codec) | (description or {}))
     return codec
 
 

@@ -47,13 +47,18 @@ class TrainedNetwork:
         network: the model of :func:`aelib.nn.hyperprior.build_hyperprior`, weights trained.
         history: one row per LOG_EVERY steps (training means) and per validation (``val_`` columns, per level).
         settings: what it was trained with.
-        finished: whether every step of settings ran.
+        steps_done: the steps run so far, over every sitting.
     """
 
     network: keras.Model
     history: pd.DataFrame
     settings: HyperpriorTraining
-    finished: bool
+    steps_done: int
+
+    @property
+    def finished(self) -> bool:
+        """Whether every step of the settings has run."""
+        return self.steps_done >= self.settings.steps
 
 
 def _run_key(settings: HyperpriorTraining, train_images: np.ndarray, val_images: np.ndarray, name: str) -> dict:
@@ -227,4 +232,4 @@ def train_hyperprior(
             _save(checkpoint, network, optimizer, step, key, history)
             with atomic_output(Path(out_dir) / f"{name}{HISTORY_SUFFIX}") as temporary:
                 pd.DataFrame(history).to_csv(temporary, index=False)
-    return TrainedNetwork(network, pd.DataFrame(history), settings, step >= settings.steps)
+    return TrainedNetwork(network, pd.DataFrame(history), settings, step)
