@@ -240,3 +240,32 @@ def test_files_decode_to_the_same_symbols_whatever_onednn_and_the_thread_count(t
                 decoded.append(result["images"].astype(int))
     assert len(images) == 200
     assert all(np.abs(d - decoded[0]).max() <= 1 for d in decoded)
+
+
+def test_a_header_claiming_a_huge_image_is_refused_before_anything_is_allocated(golden):
+    """A 27-byte file may claim 8000x8000 (under the pixel limit); the codec refuses beyond what it codes whole."""
+    from aelib.codec.format import KIND_HYPERPRIOR, pack_file_3
+
+    codec, _ = golden
+    bomb = pack_file_3(codec.fingerprint, KIND_HYPERPRIOR, 8000, 8000, 0, b"\0" * 8)
+    with pytest.raises(AelibError, match="codes images whole"):
+        hyper.decode(bomb, codec)
+    with pytest.raises(AelibError, match="codes images whole"):
+        hyper.encode(np.zeros((2100, 2100, 3), np.uint8), codec, 0)
+
+
+def test_truncated_and_altered_files_end_in_an_aelib_error(golden):
+    """Every truncation and a sweep of single-bit flips: a clean refusal or, rarely, other pixels — never a crash."""
+    codec, _ = golden
+    data = (EXPECTED / "hyper_wide.aec").read_bytes()
+    for end in range(len(data)):
+        with pytest.raises(AelibError):
+            hyper.decode(data[:end], codec)
+    rng = np.random.default_rng(0)
+    for position in rng.integers(0, len(data), 200):
+        altered = bytearray(data)
+        altered[position] ^= 1 << int(rng.integers(0, 8))
+        try:
+            hyper.decode(bytes(altered), codec)
+        except AelibError:
+            pass

@@ -47,6 +47,10 @@ from aelib.tables import CdfTables
 
 FACTOR = 64
 """Images are padded to multiples of this: the latents are 16 times smaller per side, the hyper-latents 64."""
+MAX_WHOLE_PIXELS = 4 * 2**20
+"""The largest image (4 megapixels) this codec codes: it codes images whole, without tiles, and the synthesis's
+activations of a larger one (128 channels at half the resolution, float32) would take gigabytes. Refused before
+anything is allocated, in encoding and from a file's header alike."""
 OUTPUT_BITS = 2 * FRACTION_BITS
 
 
@@ -171,11 +175,20 @@ def load_hyper_codec(path: str | Path) -> HyperCodec:
     return codec
 
 
+def _check_size(height: int, width: int) -> None:
+    if height * width > MAX_WHOLE_PIXELS:
+        raise InputError(
+            f"a {width}x{height} image has {height * width:,} pixels; the hyperprior codec codes images whole, "
+            f"up to {MAX_WHOLE_PIXELS:,} pixels (tiles are not implemented for it yet)"
+        )
+
+
 def _validate(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InputError(f"expected an (H, W, 3) uint8 RGB image, got {getattr(image, 'shape', type(image))}")
     if not (1 <= image.shape[0] <= MAX_SIDE and 1 <= image.shape[1] <= MAX_SIDE):
         raise InputError(f"image is {image.shape[0]}x{image.shape[1]}; sides must be 1 … {MAX_SIDE}")
+    _check_size(*image.shape[:2])
 
 
 def _pad(images: np.ndarray) -> np.ndarray:
@@ -271,6 +284,7 @@ def read_symbols(files: list[bytes], codec: HyperCodec, max_pixels: int = MAX_PI
     """
     headers = [read_header_3(data, max_pixels) for data in files]
     for header in headers:
+        _check_size(header.height, header.width)
         if header.fingerprint != codec.fingerprint:
             raise FormatError(f"file was made by model {header.fingerprint}; the model given is {codec.fingerprint}")
         if header.kind != KIND_HYPERPRIOR:
