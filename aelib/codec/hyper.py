@@ -18,11 +18,13 @@ float rounding of the pixels (at most one level in practice).
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from aelib.codec.format import (
     FINGERPRINT_BYTES_3,
@@ -198,6 +200,19 @@ def _pad(images: np.ndarray) -> np.ndarray:
     return np.pad(images, ((0, 0), (0, -height % FACTOR), (0, -width % FACTOR), (0, 0)), mode=mode)
 
 
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _run(model: keras.Model, inputs: np.ndarray) -> np.ndarray:
+    """model(inputs) as a traced graph, built once per model: an eager call spends much of a small image on dispatch."""
+    function = _COMPILED.get(model)
+    if function is None:
+        spec = tf.TensorSpec((None, None, None, model.input.shape[-1]), tf.float32)
+        function = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        _COMPILED[model] = function
+    return function(np.asarray(inputs, np.float32)).numpy()
+
+
 def _check_quality(codec: HyperCodec, quality: int) -> int:
     if not isinstance(quality, int | np.integer) or not 0 <= quality < codec.qualities:
         raise InputError(f"quality must be an integer 0 … {codec.qualities - 1}, got {quality!r}")
@@ -216,8 +231,8 @@ def analyse(images: np.ndarray, codec: HyperCodec, quality: int) -> tuple[np.nda
     """The integer hyper-latents, residuals and scale indices of (B, H, W, 3) uint8 images of one size."""
     p = parts(codec.network)
     padded = _pad(images).astype(np.float32) / 255.0
-    y = p["encoder"](padded, training=False).numpy() * p["gains"].gain(quality)
-    z = np.clip(np.rint(p["hyper_encoder"](y, training=False).numpy()), -MAX_INPUT, MAX_INPUT).astype(np.int64)
+    y = _run(p["encoder"], padded) * p["gains"].gain(quality)
+    z = np.clip(np.rint(_run(p["hyper_encoder"], y)), -MAX_INPUT, MAX_INPUT).astype(np.int64)
     mean, index = _hyper_parameters(codec, z)
     residual = np.rint(y.astype(np.float64) - mean).astype(np.int64)
     return z, residual, index
@@ -308,7 +323,7 @@ def read_symbols(files: list[bytes], codec: HyperCodec, max_pixels: int = MAX_PI
 def synthesise(residual: np.ndarray, mean: np.ndarray, codec: HyperCodec, quality: int, height: int, width: int):
     """uint8 images (B, height, width, 3) from decoded residuals and means: the float synthesis g_s."""
     latents = ((residual + mean) * codec.network.get_layer("gains").inverse_gain(quality)).astype(np.float32)
-    output = parts(codec.network)["decoder"](latents, training=False).numpy()
+    output = _run(parts(codec.network)["decoder"], latents)
     return np.clip(np.rint(output[:, :height, :width] * 255.0), 0, 255).astype(np.uint8)
 
 
