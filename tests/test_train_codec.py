@@ -68,3 +68,18 @@ def test_images_of_a_side_that_is_no_multiple_of_64_are_refused(crops):
     train, val = crops
     with pytest.raises(AelibError, match="multiples of 64"):
         train_hyperprior(train[:, :100], val, TINY, verbose=False)
+
+
+def test_the_gain_levels_start_at_the_quantisation_step_their_lambda_asks_for():
+    """gain ∝ √λ (high-rate theory: Δ² ∝ 1/λ), centred; the inverse gains undo them."""
+    from aelib.nn.hyperprior import build_hyperprior, initial_log_gains
+
+    lambdas = (0.001, 0.004, 0.1)
+    logs = initial_log_gains(lambdas)
+    np.testing.assert_allclose(np.exp(logs[1:] - logs[0]), np.sqrt(np.array(lambdas[1:]) / lambdas[0]), rtol=1e-6)
+    assert abs(logs.mean()) < 1e-6
+    gains = build_hyperprior(8, 12, levels=3, lambdas=lambdas).get_layer("gains")
+    np.testing.assert_allclose(gains.gain(0) * gains.inverse_gain(0), 1.0, rtol=1e-6)
+    assert gains.gain(0).max() < gains.gain(8).min() < gains.gain(16).min()
+    with pytest.raises(AelibError, match="3 λ for 2 gain levels"):
+        build_hyperprior(8, 12, levels=2, lambdas=lambdas)

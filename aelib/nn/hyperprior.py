@@ -97,8 +97,24 @@ def _capped_relu(name: str) -> keras.layers.ReLU:
     return keras.layers.ReLU(max_value=MAX_ACTIVATION, name=name)
 
 
+def initial_log_gains(lambdas) -> np.ndarray:
+    """Log gains that start each level at the quantisation step its λ asks for: gain ∝ √λ.
+
+    At high rate an MSE-optimal uniform quantiser has D ∝ Δ², R ∝ −log2 Δ, so
+    minimising R + λ·D gives Δ² ∝ 1/λ; a gain g on the latents is a step 1/g.
+    Starting there (centred on the geometric mean of the λ) spreads the levels'
+    rates from the first step instead of after thousands of Adam steps.
+    """
+    logs = 0.5 * np.log(np.asarray(lambdas, np.float64))
+    return (logs - logs.mean()).astype(np.float32)
+
+
 def build_hyperprior(
-    channels: int = 128, latent_channels: int = 192, levels: int = 8, name: str = "hyperprior"
+    channels: int = 128,
+    latent_channels: int = 192,
+    levels: int = 8,
+    name: str = "hyperprior",
+    lambdas: tuple[float, ...] | None = None,
 ) -> keras.Model:
     """Builds the network: an image model whose nested parts the codec and the trainer call one by one.
 
@@ -107,6 +123,8 @@ def build_hyperprior(
         latent_channels: M, the channels of y.
         levels: gain levels (rates) the network is trained for.
         name: the model's name.
+        lambdas: when given (one per level), the gains start at :func:`initial_log_gains`, the inverse
+            gains at their inverse; otherwise every level starts at gain 1.
     """
     if min(channels, latent_channels, levels) < 1:
         raise InputError(
@@ -156,7 +174,14 @@ def build_hyperprior(
     z_hat = density(ops.clip(hyper_encoder(y), -MAX_INPUT, MAX_INPUT))
     parameters = hyper_decoder(z_hat)
     y_hat = conditional([y, parameters[..., :latent_channels]])
-    return keras.Model(image, decoder(y_hat), name=name)
+    network = keras.Model(image, decoder(y_hat), name=name)
+    if lambdas is not None:
+        if len(lambdas) != levels:
+            raise InputError(f"{len(lambdas)} λ for {levels} gain levels")
+        start = np.repeat(initial_log_gains(lambdas)[:, None], latent_channels, axis=1)
+        gains.log_gain.assign(start)
+        gains.log_inverse_gain.assign(-start)
+    return network
 
 
 @keras.saving.register_keras_serializable(package="aelib")

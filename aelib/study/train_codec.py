@@ -66,7 +66,12 @@ def _run_key(settings: HyperpriorTraining, train_images: np.ndarray, val_images:
     for images in (train_images, val_images):
         digest.update(str(images.shape).encode())
         digest.update(np.ascontiguousarray(images).data)
-    return {"name": name, "settings": json.loads(json.dumps(dataclasses.asdict(settings))), "data": digest.hexdigest()}
+    return {
+        "name": name,
+        "settings": json.loads(json.dumps(dataclasses.asdict(settings))),
+        "data": digest.hexdigest(),
+        "initial_gains": "sqrt-lambda",  # a checkpoint of the runs that started every level at gain 1 is refused
+    }
 
 
 def batch_at(step: int, images: np.ndarray, settings: HyperpriorTraining) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +180,9 @@ def train_hyperprior(
         ):
             raise InputError(f"{label} images must be (N, H, W, 3) with sides multiples of 64, got {images.shape}")
     keras.utils.set_random_seed(settings.seed)
-    network = build_hyperprior(settings.channels, settings.latent_channels, len(settings.lambdas), name=name)
+    network = build_hyperprior(
+        settings.channels, settings.latent_channels, len(settings.lambdas), name=name, lambdas=settings.lambdas
+    )
     optimizer = keras.optimizers.Adam(settings.learning_rate, global_clipnorm=settings.clip_norm)
     optimizer.build(network.trainable_variables)
     key = _run_key(settings, train_images, val_images, name)
