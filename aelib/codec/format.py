@@ -121,11 +121,6 @@ class Header3:
     crc32: int
     version: int = FORMAT_VERSION_3
 
-    @property
-    def payload_length(self) -> int:
-        """Not stored: the file's length less the header's."""
-        raise AttributeError("a version-3 header does not store its payload length")
-
 
 def pack_file_3(fingerprint: str, kind: int, height: int, width: int, quality: int, payload: bytes) -> bytes:
     """The bytes of an ``.aec`` version-3 file: the 19-byte header, checksum included, then the payload."""

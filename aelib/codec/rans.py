@@ -200,7 +200,7 @@ def _decode_kernel(
 
 
 class StreamDecoder:
-    """Decodes B payloads of N symbols each in lock-step, in chunks whose tables may depend on earlier chunks.
+    """Decodes B payloads of N symbols each, in chunks whose tables may depend on earlier chunks.
 
     A hyperprior's latents are coded after its hyper-latents in one stream: the
     decoder reads the hyper-latents, derives the latents' tables from them, then
