@@ -17,7 +17,6 @@ The ``.aec`` layout and its checks are in :mod:`aelib.codec.format`.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from aelib.codec.entropy import (
     quantize,
     save_entropy_model,
 )
-from aelib.codec.format import FINGERPRINT_BYTES, HEADER, MAX_SIDE, Header, pack_file, read_header
+from aelib.codec.format import FINGERPRINT_BYTES, HEADER, MAX_SIDE, Header, fingerprint, pack_file, read_header
 from aelib.config import ENTROPY_SUFFIX, MAX_PIXELS
 from aelib.errors import FormatError, InputError
 from aelib.nn.models import decoder_of, downsampling_factor_of, encoder_of, load_model, save_model
@@ -64,11 +63,7 @@ class CodecModel:
 
 def model_fingerprint(autoencoder: keras.Model, entropy: EntropyModel) -> str:
     """First 8 bytes (hex) of sha256 over every weight, in order, and the entropy tables."""
-    digest = hashlib.sha256()
-    for weight in autoencoder.weights:
-        digest.update(np.ascontiguousarray(weight.numpy(), dtype="<f4").tobytes())
-    digest.update(entropy.table_bytes())
-    return digest.hexdigest()[: 2 * FINGERPRINT_BYTES]
+    return fingerprint([w.numpy() for w in autoencoder.weights], entropy.table_bytes(), FINGERPRINT_BYTES)
 
 
 def make_codec_model(autoencoder: keras.Model, training_images: np.ndarray, batch_size: int = 64) -> CodecModel:

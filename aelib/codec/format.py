@@ -58,9 +58,12 @@ to, so no byte is missing, left over or altered.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from dataclasses import dataclass
+
+import numpy as np
 
 from aelib.config import MAX_PIXELS
 from aelib.errors import FormatError, InputError
@@ -95,9 +98,29 @@ class Header:
     crc32: int
 
 
-def _checksum(header: bytes, payload: bytes) -> int:
-    """CRC32 of an ``.aec`` file without its own checksum field: the header's other fields, then the payload."""
-    return zlib.crc32(payload, zlib.crc32(header[:CHECKSUM_OFFSET]))
+def _checksum(header: bytes, payload: bytes, offset: int = CHECKSUM_OFFSET) -> int:
+    """CRC32 of an ``.aec`` file without its checksum field (at offset): the header's other fields, then the payload."""
+    return zlib.crc32(payload, zlib.crc32(bytes(header[:offset])))
+
+
+def _check_image_size(height: int, width: int, max_pixels: int) -> None:
+    """Refuses a header's image size: sides outside 1 … MAX_SIDE, or more than max_pixels pixels."""
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise FormatError(f"header claims a {height}x{width} image; sides must be 1 … {MAX_SIDE}")
+    if height * width > max_pixels:
+        raise InputError(
+            f"header claims a {height}x{width} image, {height * width:,} pixels; "
+            f"the limit is {max_pixels:,} (--max-pixels)"
+        )
+
+
+def fingerprint(weights, table_bytes: bytes, length: int) -> str:
+    """First length bytes (hex) of sha256 over each weight array in order (little-endian float32), then the tables."""
+    digest = hashlib.sha256()
+    for weight in weights:
+        digest.update(np.ascontiguousarray(weight, dtype="<f4").tobytes())
+    digest.update(table_bytes)
+    return digest.hexdigest()[: 2 * length]
 
 
 def pack_file(fingerprint: str, height: int, width: int, latent_shape: tuple[int, int, int], payload: bytes) -> bytes:
@@ -129,7 +152,7 @@ def pack_file_3(fingerprint: str, kind: int, height: int, width: int, quality: i
     fields = HEADER_3.pack(
         MAGIC, FORMAT_VERSION_3, CODER_RANS16 << 4 | kind, bytes.fromhex(fingerprint), height, width, quality, 0
     )
-    crc = zlib.crc32(payload, zlib.crc32(fields[:CHECKSUM_OFFSET_3]))
+    crc = _checksum(fields, payload, CHECKSUM_OFFSET_3)
     return fields[:CHECKSUM_OFFSET_3] + crc.to_bytes(4, "big") + payload
 
 
@@ -162,19 +185,13 @@ def read_header_3(data: bytes, max_pixels: int = MAX_PIXELS) -> Header3:
         raise FormatError(f"truncated: {len(data)} bytes, a version-3 file has at least {HEADER_3.size + 1}")
     _, _, coder_kind, fingerprint, height, width, quality, crc = HEADER_3.unpack_from(data)
     coder, kind = coder_kind >> 4, coder_kind & 0xF
-    if zlib.crc32(memoryview(data)[HEADER_3.size :], zlib.crc32(bytes(data[:CHECKSUM_OFFSET_3]))) != crc:
+    if _checksum(data, memoryview(data)[HEADER_3.size :], CHECKSUM_OFFSET_3) != crc:
         raise FormatError("CRC32 mismatch: the file is corrupt")
     if coder not in CODERS:
         raise FormatError(f"unknown entropy coder {coder}; this aelib knows {sorted(CODERS)}")
     if kind not in KINDS:
         raise FormatError(f"unknown model kind {kind}; this aelib knows {sorted(KINDS)}")
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-        raise FormatError(f"header claims a {height}x{width} image; sides must be 1 … {MAX_SIDE}")
-    if height * width > max_pixels:
-        raise InputError(
-            f"header claims a {height}x{width} image, {height * width:,} pixels; "
-            f"the limit is {max_pixels:,} (--max-pixels)"
-        )
+    _check_image_size(height, width, max_pixels)
     return Header3(fingerprint.hex(), coder, kind, height, width, quality, crc)
 
 
@@ -211,13 +228,7 @@ def read_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header:
         )
     if _checksum(data, memoryview(data)[HEADER.size :]) != crc:
         raise FormatError("CRC32 mismatch: the file is corrupt")
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-        raise FormatError(f"header claims a {height}x{width} image; sides must be 1 … {MAX_SIDE}")
-    if height * width > max_pixels:
-        raise InputError(
-            f"header claims a {height}x{width} image, {height * width:,} pixels; "
-            f"the limit is {max_pixels:,} (--max-pixels)"
-        )
+    _check_image_size(height, width, max_pixels)
     if not (1 <= lh <= MAX_SIDE and 1 <= lw <= MAX_SIDE and 1 <= lc):
         raise FormatError(f"header claims an absurd latent shape {lh}x{lw}x{lc}")
     return Header(version, fingerprint.hex(), height, width, (lh, lw, lc), length, crc)

@@ -17,7 +17,6 @@ float rounding of the pixels (at most one level in practice).
 
 from __future__ import annotations
 
-import hashlib
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from aelib.codec.format import (
     KIND_HYPERPRIOR,
     KINDS,
     MAX_SIDE,
+    fingerprint,
     pack_file_3,
     read_header_3,
     read_model_card,
@@ -109,18 +109,11 @@ def _combined_tables(network: keras.Model) -> CdfTables:
     )
 
 
-def _fingerprint(network: keras.Model, tables: CdfTables) -> str:
-    digest = hashlib.sha256()
-    for weight in network.weights:
-        digest.update(np.ascontiguousarray(weight.numpy(), dtype="<f4").tobytes())
-    digest.update(tables.table_bytes())
-    return digest.hexdigest()[: 2 * FINGERPRINT_BYTES_3]
-
-
 def hyper_codec(network: keras.Model) -> HyperCodec:
     """The codec of an exported network (tables present)."""
     tables = _combined_tables(network)
-    return HyperCodec(network, integer_network(parts(network)["hyper_decoder"]), tables, _fingerprint(network, tables))
+    digest = fingerprint([w.numpy() for w in network.weights], tables.table_bytes(), FINGERPRINT_BYTES_3)
+    return HyperCodec(network, integer_network(parts(network)["hyper_decoder"]), tables, digest)
 
 
 def export_codec(network: keras.Model, path: str | Path | None = None, description: dict | None = None) -> HyperCodec:
