@@ -349,7 +349,7 @@ def _model_info(path: str) -> str:
 
 def _info(args: argparse.Namespace) -> None:
     from aelib.codec.files import read_bytes
-    from aelib.codec.format import KINDS, Header3, read_any_header
+    from aelib.codec.format import KINDS, Header3, header_size, read_any_header
     from aelib.measure.metrics import bits_per_pixel, compression_ratio
 
     for path in args.files:
@@ -366,7 +366,7 @@ def _info(args: argparse.Namespace) -> None:
             print(
                 f"{path}: .aec v3, {KINDS[header.kind]} model {header.fingerprint}, image {header.width}x"
                 f"{header.height} (width x height), quality {header.quality} (gain level {level} + {eighths}/8), "
-                f"payload {len(data) - 19} bytes (CRC32 {header.crc32:08x}), file {len(data)} bytes = "
+                f"payload {len(data) - header_size(data)} bytes (CRC32 {header.crc32:08x}), file {len(data)} bytes = "
                 f"{bits_per_pixel(header.height, header.width, len(data)):.3f} bpp, "
                 f"ratio {compression_ratio(header.height, header.width, len(data)):.2f}"
             )

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-from tqdm.auto import tqdm
 
 from aelib.config import (
     DEFAULT_SEED,
@@ -32,7 +31,7 @@ from aelib.config import (
     cache_dir,
 )
 from aelib.errors import AelibError, InputError
-from aelib.outputs import atomic_output
+from aelib.outputs import atomic_output, progress_bar
 
 EMBEDDED_CROPS_PER_PHOTO = 100
 _CACHE_FORMAT = 1
@@ -189,7 +188,7 @@ def load_folder(
             return cached["images"], tuple(str(n) for n in cached["names"])
 
     images, names, skipped = [], [], []
-    for path in tqdm(paths, desc=f"reading {folder.name or folder}", unit="img", leave=False):
+    for path in progress_bar(paths, len(paths), f"reading {folder.name or folder}", "img"):
         try:
             images.append(center_crop_resize(read_image(path), size))
             names.append(str(path.relative_to(folder)))

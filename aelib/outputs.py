@@ -1,16 +1,21 @@
-"""Writing outputs safely: nothing half-written, nothing overwritten by accident.
+"""Writing outputs safely: nothing half-written, nothing overwritten by accident, no noise in logs.
 
 Every file aelib writes (models, tables, caches, ``.aec`` files, decoded PNGs,
 histories) goes through :func:`atomic_output`, and every command that would
-replace existing files asks :func:`refuse_overwrite` first.
+replace existing files asks :func:`refuse_overwrite` first. Every loop that
+shows progress does so through :func:`progress_bar`, which draws on a terminal
+or in a notebook and stays silent on a redirected stream.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 from aelib.errors import InputError
 
@@ -68,3 +73,22 @@ def refuse_overwrite(paths: Iterable[Path], force: bool) -> None:
     if existing and not force:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
         raise InputError(f"{existing[0]}{more} already exist(s); pass --force to overwrite")
+
+
+def progress_bar(
+    items: Iterable | None = None,
+    total: int | None = None,
+    description: str = "",
+    unit: str = "it",
+    leave: bool = False,
+) -> tqdm:
+    """A tqdm bar over items, drawn on a terminal or in a notebook, and disabled on a redirected stream.
+
+    A bar written into a log file is thousands of carriage-return updates on
+    one line (a ``train-codec … > log`` run wrote 6,000 of them while reading
+    its data); a log should hold the log records only. The bar is drawn where
+    a person watches it: standard error is a terminal, or a Jupyter kernel
+    runs the code.
+    """
+    interactive = sys.stderr.isatty() or "ipykernel" in sys.modules
+    return tqdm(items, total=total, desc=description, unit=unit, leave=leave, disable=not interactive)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from aelib.errors import AelibError
-from aelib.measure.bdrate import bd_rate, rate_at_quality, shared_range, to_decibels
+from aelib.measure.bdrate import bd_quality, bd_rate, rate_at_quality, shared_range, to_decibels
 
 PSNR = np.array([28.0, 31.0, 34.0, 37.0, 40.0])
 RATES = np.array([0.3, 0.5, 0.8, 1.3, 2.1])
@@ -97,3 +97,18 @@ def test_rate_at_quality_reads_the_fit_between_points_and_nowhere_outside(method
     assert math.isnan(rate_at_quality(RATES, PSNR, 27.9, method))
     assert math.isnan(rate_at_quality(RATES, PSNR, 40.1, method))
     assert math.isnan(rate_at_quality(RATES[:3], PSNR[:3], 30.0, method))
+
+
+def test_bd_quality_is_the_constant_gap_between_parallel_curves():
+    assert bd_quality(RATES, PSNR, RATES, PSNR + 1.5) == pytest.approx(1.5, abs=1e-9)
+    assert bd_quality(RATES, PSNR, 2 * RATES, PSNR) < 0  # the same quality for twice the bits: lower at equal rate
+    assert math.isnan(bd_quality(RATES, PSNR, 100 * RATES, PSNR))  # no shared rates
+    assert math.isnan(bd_quality(RATES[:3], PSNR[:3], RATES, PSNR))
+
+
+@pytest.mark.parametrize("points", [PACKAGE_EXAMPLE, FACES], ids=["package-example", "faces"])
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_bd_quality_equals_the_bjontegaard_package(points, method):
+    bjontegaard = pytest.importorskip("bjontegaard")
+    expected = bjontegaard.bd_psnr(*points, method=method, require_matching_points=False, min_overlap=0)
+    assert bd_quality(*points, method=method) == pytest.approx(expected, rel=1e-9, abs=1e-9)

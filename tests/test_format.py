@@ -7,7 +7,16 @@ import zlib
 import pytest
 
 from aelib.codec.codec import encode
-from aelib.codec.format import CHECKSUM_OFFSET, FORMAT_VERSION, HEADER, pack_file, read_header
+from aelib.codec.format import (
+    CHECKSUM_OFFSET,
+    FORMAT_VERSION,
+    HEADER,
+    KIND_HYPERPRIOR,
+    header_size,
+    pack_file,
+    pack_file_3,
+    read_header,
+)
 from aelib.errors import AelibError
 
 
@@ -31,6 +40,16 @@ def test_pack_file_writes_what_read_header_reads():
     )
     assert header.latent_shape == (13, 9, 32) and header.payload_length == 4
     assert header.crc32 == zlib.crc32(data[:CHECKSUM_OFFSET] + data[HEADER.size :])
+
+
+def test_the_header_size_is_what_each_version_writes_before_its_payload():
+    payload = b"\7" * 50
+    version_2 = pack_file("0123456789abcdef", 100, 70, (13, 9, 32), payload)
+    version_3 = pack_file_3("01234567", KIND_HYPERPRIOR, 100, 70, 24, payload)
+    assert header_size(version_2) == len(version_2) - len(payload) == 31  # docs/format.md: offset of the payload
+    assert header_size(version_3) == len(version_3) - len(payload) == 19
+    with pytest.raises(AelibError, match="version 9"):
+        header_size(version_3[:4] + bytes([9]) + version_3[5:])
 
 
 def test_reading_a_header_does_not_import_tensorflow(tmp_path):

@@ -44,3 +44,41 @@ def test_a_temporary_left_by_a_killed_writer_is_removed_by_the_next_write(tmp_pa
     with atomic_output(tmp_path / "out.bin") as temporary:
         temporary.write_bytes(b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name, "out.bin"]
+
+
+_COUNT_TO_FIFTY = (
+    "from aelib.outputs import progress_bar\n"
+    "for _ in progress_bar(range(50), 50, 'reading', 'img', leave=True):\n"
+    "    pass\n"
+)
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_and_nothing_reaches_a_log_file(tmp_path):
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    log = tmp_path / "run.log"
+    with open(log, "w") as stream:
+        subprocess.run([sys.executable, "-c", _COUNT_TO_FIFTY], stdout=stream, stderr=stream, check=True)
+    assert log.read_text() == ""
+
+    leader, follower = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide, and tqdm draws nothing into 0 columns: give it 80.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    subprocess.run([sys.executable, "-c", _COUNT_TO_FIFTY], stdout=follower, stderr=follower, check=True)
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal's other end is closed: all was read
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    assert b"reading" in drawn and b"50/50" in drawn

@@ -92,8 +92,17 @@ def test_bd_rate_tables_against_jpeg_and_against_each_codec():
     standing = rd.ours_against_each(per_image, ["ours (mse)"])
     assert standing["against"].tolist() == ["JPEG 4:2:0", "WebP"]
     assert standing["bd_rate_psnr"].tolist() == pytest.approx([-20.0, 60.0])
+    # BD-PSNR beside the BD-rate, against the bjontegaard package on the two mean curves.
+    quality = [30.0, 33.0, 36.0, 39.0, 42.0]
+    rates = np.array([0.3, 0.5, 0.8, 1.3, 2.1])
+    bjontegaard = pytest.importorskip("bjontegaard")
+    expected = bjontegaard.bd_psnr(0.5 * rates, quality, 0.8 * rates, quality, method="pchip", min_overlap=0)
+    assert standing.loc[1, "bd_psnr"] == pytest.approx(expected, abs=1e-9) and expected < 0
     text = rd.findings(standing.assign(test_set="test"), {"test": "WebP"})
-    assert "ours (mse) against WebP: PSNR +60.0 % [+60.0, +60.0] over 30–42 dB — more bits" in text
+    assert (
+        f"ours (mse) against WebP: PSNR +60.0 % [+60.0, +60.0], {expected:+.2f} dB [{expected:+.2f}, {expected:+.2f}] "
+        "at equal rate over 30–42 dB — more bits"
+    ) in text
     assert rd.strongest_codec(table) == "WebP"
 
 
@@ -111,8 +120,45 @@ def test_curves_that_barely_meet_read_no_overlap():
     per_image = pd.concat([_per_image("JPEG 4:2:0", 1.0), shifted], ignore_index=True)
     row = rd.bd_rate_table(per_image).iloc[0]
     assert math.isnan(row["bd_rate_psnr"]) and (row["psnr_from"], row["psnr_to"]) == (41.5, 42.0)
-    assert rd.format_bd(row, "psnr") == "no overlap (shared 41.5–42 dB)"
-    assert rd.readable_bd_table(rd.bd_rate_table(per_image))["PSNR"].tolist() == ["no overlap (shared 41.5–42 dB)"]
+    # No BD-rate, but at equal rate the curves lie exactly 11.5 dB apart: BD-PSNR says so.
+    words = "no overlap (shared 41.5–42 dB, +11.50 dB [+11.50, +11.50] at equal rate)"
+    assert rd.format_bd(row, "psnr") == words
+    assert rd.readable_bd_table(rd.bd_rate_table(per_image))["PSNR"].tolist() == [words]
+
+
+def test_far_apart_curves_that_share_under_two_decibels_read_no_meaningful_overlap():
+    # WebP spends 40× the bits of JPEG's curve 10.5 dB lower: the curves share only 40.5–42 dB, and there
+    # WebP needs several times JPEG's bits.
+    shifted = _per_image("WebP", 40.0).assign(psnr=lambda t: t["psnr"] + 10.5)
+    per_image = pd.concat([_per_image("JPEG 4:2:0", 1.0), shifted], ignore_index=True)
+    row = rd.bd_rate_table(per_image).iloc[0]
+    assert row["bd_rate_psnr"] > 100 and (row["psnr_from"], row["psnr_to"]) == (40.5, 42.0)
+    assert not rd.meaningful(row, "psnr")
+    assert rd.format_bd(row, "psnr").startswith(f"no meaningful overlap ({row['bd_rate_psnr']:+.0f} % over 40.5–42 dB")
+    # Over the same sliver, curves within a factor of two of each other keep their number.
+    close = pd.concat([_per_image("JPEG 4:2:0", 1.0), shifted.assign(bpp=lambda t: t["bpp"] / 5)], ignore_index=True)
+    close_row = rd.bd_rate_table(close).iloc[0]
+    assert -50 < close_row["bd_rate_psnr"] < 100 and rd.meaningful(close_row, "psnr")
+    assert rd.format_bd(close_row, "psnr").startswith(f"{close_row['bd_rate_psnr']:+.1f} % [")
+
+
+def test_the_rate_without_the_container_takes_each_files_header_bytes_off():
+    per_image = pd.concat([_per_image("JPEG 4:2:0", 1.0), _per_image("WebP", 0.5)], ignore_index=True)
+    per_image["bytes"] = per_image["bpp"] * 128 * 128 / 8
+    with pytest.raises(AelibError, match="header_bytes"):
+        rd.bd_rate_table(per_image, container="excluded")
+    # JPEG pays a fixed 200 bytes per file, WebP 20: without them JPEG sheds more, and WebP's lead shrinks.
+    per_image["header_bytes"] = np.where(per_image["method"] == "WebP", 20, 200)
+    payload = rd.without_container(per_image)
+    expected = (per_image["bytes"] - per_image["header_bytes"]) * 8 / (128 * 128)
+    assert payload["bpp"].to_numpy() == pytest.approx(expected.to_numpy())
+    counted = rd.bd_rate_table(per_image).iloc[0]
+    excluded = rd.bd_rate_table(per_image, container="excluded").iloc[0]
+    assert (counted["container"], excluded["container"]) == ("counted", "excluded")
+    assert counted["bd_rate_psnr"] == pytest.approx(-50.0)
+    assert -50.0 < excluded["bd_rate_psnr"] < 0
+    with pytest.raises(AelibError, match="container"):
+        rd.bd_rate_table(per_image, container="sometimes")
 
 
 def test_the_codec_table_states_every_codec_and_its_header():

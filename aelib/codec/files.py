@@ -20,7 +20,6 @@ exactly what is missing. ``stop_on_error=True`` stops at the first one instead.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +28,13 @@ from typing import TYPE_CHECKING
 import imagecodecs
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
 from aelib.codec.format import read_any_header, read_model_card
 from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS, MAX_PIXELS
 from aelib.data import image_size, read_image
 from aelib.errors import AelibError, InputError
 from aelib.measure.metrics import bits_per_pixel, compression_ratio
-from aelib.outputs import atomic_output, refuse_overwrite
+from aelib.outputs import atomic_output, progress_bar, refuse_overwrite
 
 if TYPE_CHECKING:
     from aelib.codec.codec import CodecModel
@@ -280,7 +278,9 @@ def compress_files(
         else:
             results.append(FileResult.failed(source, output, f"cannot read {source} (permission denied)"))
     contents = stream_file_bytes([source for source, _ in readable])
-    for (source, output), content in progress(zip(readable, contents), len(readable), "compressing", "img"):
+    for (source, output), content in progress_bar(
+        zip(readable, contents), len(readable), "compressing", "img", leave=True
+    ):
         try:
             image = read_image(source, max_pixels, content)
             data = encode_any(image, codec, quality, target_bpp)
@@ -292,12 +292,6 @@ def compress_files(
         write_atomic(output, data, force)
         results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
     return results
-
-
-def progress(items, total: int, description: str, unit: str):
-    """A tqdm bar on a terminal; on a redirected stream (a log file), no bar and no carriage returns."""
-    interactive = sys.stderr.isatty() or "ipykernel" in sys.modules
-    return tqdm(items, total=total, desc=description, unit=unit, disable=not interactive)
 
 
 def find_model_for(fingerprint: str, search: Sequence[str | Path]) -> Path:
@@ -365,7 +359,7 @@ def decompress_files(
             raise InputError(f"{source}: {error}") from None
         results.append(FileResult.failed(source, output, error))
 
-    for (source, _), output in progress(list(zip(pairs, outputs)), len(pairs), "decompressing", "file"):
+    for (source, _), output in progress_bar(list(zip(pairs, outputs)), len(pairs), "decompressing", "file", leave=True):
         try:
             data = read_bytes(source)
             header = read_any_header(data, max_pixels)

@@ -171,6 +171,20 @@ def format_version(data: bytes) -> int:
     return data[4]
 
 
+def header_size(data: bytes) -> int:
+    """The bytes of ``.aec`` data that are container, not payload: the header of its format version.
+
+    The BD-rate tables count them with and without (a classical codec's container
+    is counted the same way by :func:`aelib.measure.baselines.header_bytes`).
+    """
+    version = format_version(data)
+    if version == FORMAT_VERSION_3:
+        return HEADER_3.size
+    if version == FORMAT_VERSION:
+        return HEADER.size
+    raise FormatError(f"unknown .aec format version {version}; this aelib reads versions {FORMAT_VERSION} and 3")
+
+
 def read_header_3(data: bytes, max_pixels: int = MAX_PIXELS) -> Header3:
     """Parses and checks a version-3 header and the checksum over header and payload (no model needed).
 

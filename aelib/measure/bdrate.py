@@ -15,6 +15,12 @@ package. SSIM and MS-SSIM crowd near 1, so they are fitted in decibels,
 ``-10 · log10(1 - x)`` (:func:`to_decibels`). The metric may grow with quality
 (PSNR, SSIM) or shrink (LPIPS); the mean over a shared interval does not depend
 on the direction.
+
+:func:`bd_quality` is the other half of Bjøntegaard's report (the "BD-PSNR"):
+quality fitted as a function of log(rate), integrated over the shared log-rate
+range, the mean difference in the metric's units (dB at equal rate). It says
+how far apart two curves are where their quality ranges hardly overlap and a
+BD-rate has little to stand on.
 """
 
 from __future__ import annotations
@@ -54,6 +60,16 @@ def _curve(rates, qualities) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     log_rates = np.bincount(inverse, weights=np.log(rates[keep])) / np.bincount(inverse)
     return unique, log_rates
+
+
+def _quality_curve(rates, qualities) -> tuple[np.ndarray, np.ndarray] | None:
+    """Log rate in increasing order and the quality there (equal rates merged); None under MIN_POINTS."""
+    rates, qualities = np.asarray(rates, np.float64), np.asarray(qualities, np.float64)
+    keep = np.isfinite(rates) & np.isfinite(qualities) & (rates > 0)
+    unique, inverse = np.unique(np.log(rates[keep]), return_inverse=True)
+    if len(unique) < MIN_POINTS:
+        return None
+    return unique, np.bincount(inverse, weights=qualities[keep]) / np.bincount(inverse)
 
 
 def shared_range(reference_qualities, test_qualities) -> tuple[float, float]:
@@ -134,3 +150,41 @@ def bd_rate(
         return math.nan
     difference = _integral(*test, low, high, method) - _integral(*reference, low, high, method)
     return float(100.0 * math.expm1(difference / (high - low)))
+
+
+def bd_quality(
+    reference_rates,
+    reference_qualities,
+    test_rates,
+    test_qualities,
+    method: str = "pchip",
+) -> float:
+    """BD-quality (BD-PSNR for PSNR): the test curve's mean quality minus the reference's at equal rate.
+
+    Quality is fitted over log(rate) (PCHIP by default, as :func:`bd_rate`) and
+    both fits are averaged over the log-rate range the curves share.
+
+    Args:
+        reference_rates, reference_qualities: the reference codec's points, any order.
+        test_rates, test_qualities: the test codec's points.
+        method: "pchip" (default) or "cubic", see :data:`METHODS`.
+
+    Returns:
+        The mean quality difference in the metric's units (dB for PSNR and SSIM
+        in dB; positive: the test codec's metric is higher at the same rate, better
+        for PSNR, worse for LPIPS); NaN for a curve with fewer than four distinct
+        usable rates, or curves whose rates do not overlap.
+
+    Raises:
+        InputError: an unknown method.
+    """
+    _check_method(method)
+    reference = _quality_curve(reference_rates, reference_qualities)
+    test = _quality_curve(test_rates, test_qualities)
+    if reference is None or test is None:
+        return math.nan
+    low, high = max(reference[0][0], test[0][0]), min(reference[0][-1], test[0][-1])
+    if not high > low:
+        return math.nan
+    difference = _integral(*test, low, high, method) - _integral(*reference, low, high, method)
+    return float(difference / (high - low))

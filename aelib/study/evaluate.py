@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from aelib.codec.codec import CodecModel, decode, encode, latent_shape_for
 from aelib.config import MATCHED_JPEG_SUFFIX, PAPER_JPEG_QUALITIES, PAPER_TABLE_1
 from aelib.measure.baselines import encode_with_codec, match_jpeg_quality
 from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 from aelib.nn.models import depth_of
+from aelib.outputs import progress_bar
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def float32_latent_ratio(codec: CodecModel, height: int, width: int) -> float:
 def autoencoder_rows(codec: CodecModel, images: np.ndarray, names: tuple[str, ...], method: str) -> list[dict]:
     """Runs each image alone through :func:`aelib.codec.codec.encode` and ``decode``, timing both."""
     rows = []
-    for image, name in tqdm(list(zip(images, names)), desc=method, unit="img", leave=False):
+    for image, name in progress_bar(list(zip(images, names)), len(images), method, "img"):
         start = time.perf_counter()
         data = encode(image, codec)
         encoded = time.perf_counter()
@@ -100,7 +100,7 @@ def autoencoder_rows(codec: CodecModel, images: np.ndarray, names: tuple[str, ..
 def jpeg_rows(images: np.ndarray, names: tuple[str, ...], quality: int, method: str) -> list[dict]:
     """Runs each image through optimised JPEG 4:2:0 at quality (:func:`aelib.measure.baselines.jpeg_description`)."""
     rows = []
-    for image, name in tqdm(list(zip(images, names)), desc=method, unit="img", leave=False):
+    for image, name in progress_bar(list(zip(images, names)), len(images), method, "img"):
         result = encode_with_codec(image, "jpeg", quality)
         rows.append(
             _row(method, name, image, result.decoded, len(result.data), result.encode_seconds, result.decode_seconds)

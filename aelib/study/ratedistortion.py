@@ -41,7 +41,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from aelib.codec.codec import (
     CodecModel,
@@ -53,12 +52,13 @@ from aelib.codec.codec import (
     export_factorized,
     load_codec_model,
 )
+from aelib.codec.format import header_size
 from aelib.config import DEFAULT_SEED, FAMILIES, Family, RDTraining, TrainConfig
 from aelib.errors import InputError
 from aelib.measure.baselines import CODECS, encode_with_codec, header_bytes
-from aelib.measure.bdrate import MIN_POINTS, bd_rate, rate_at_quality, shared_range, to_decibels
+from aelib.measure.bdrate import MIN_POINTS, bd_quality, bd_rate, rate_at_quality, shared_range, to_decibels
 from aelib.measure.metrics import bits_per_pixel, ms_ssim, psnr, ssim
-from aelib.outputs import atomic_output
+from aelib.outputs import atomic_output, progress_bar
 
 METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
 """The quality metrics of every curve; LPIPS is lower-is-better, the others higher-is-better."""
@@ -153,7 +153,7 @@ def train_families(
     mse = FAMILIES["mse"]
     base_config = training.config(mse.distortion, rate_weight(mse, base_lambda()), training.base_steps)
     codecs = {BASE_MODEL: _train_or_load(BASE_MODEL, None, base_config, training, dataset, out_dir)}
-    for family, lam, start in tqdm(training_order(families), desc="λ models"):
+    for family, lam, start in progress_bar(training_order(families), description="λ models", leave=True):
         config = training.config(family.distortion, rate_weight(family, lam), training.finetune_steps)
         start_from = codecs[BASE_MODEL if start is None else model_name(family, start)].autoencoder
         codecs[model_name(family, lam)] = _train_or_load(
@@ -277,12 +277,13 @@ def measure_classical(
     """
     rows = []
     jobs = [(method, codec, quality) for method, (codec, qualities) in sweeps.items() for quality in qualities]
-    for method, codec, quality in tqdm(jobs, desc="classical codecs"):
+    for method, codec, quality in progress_bar(jobs, len(jobs), "classical codecs", leave=True):
         results = _in_threads(lambda image: encode_with_codec(image, codec, quality), images)
         decoded = [result.decoded for result in results]
         measured = _metrics_rows(images, decoded, [len(result.data) for result in results], names)
         lpips.fill(measured, decoded)
-        rows += [{"method": method, "setting": quality, **row} for row in measured]
+        container = header_bytes(codec)
+        rows += [{"method": method, "setting": quality, **row, "header_bytes": container} for row in measured]
     return pd.DataFrame(rows)
 
 
@@ -301,7 +302,12 @@ def measure_model(
         decoded = [decode(data, codec) for data in files]
     rows = _metrics_rows(images, decoded, [len(data) for data in files], names)
     lpips.fill(rows, decoded)
-    return pd.DataFrame([{"method": method, "setting": setting, **row} for row in rows])
+    return pd.DataFrame(
+        [
+            {"method": method, "setting": setting, **row, "header_bytes": header_size(data)}
+            for row, data in zip(rows, files)
+        ]
+    )
 
 
 def classical_codecs_table() -> pd.DataFrame:
@@ -325,10 +331,39 @@ BD_METRICS = {"psnr": "PSNR", "ssim_db": "SSIM", "ms_ssim_db": "MS-SSIM", "lpips
 MIN_OVERLAP = {"psnr": 1.0, "ssim_db": 1.0, "ms_ssim_db": 1.0, "lpips": 0.02}
 """The least shared quality range (dB; LPIPS units) that gives a BD-rate; less is reported as no overlap."""
 
+MEANINGFUL_OVERLAP = {"psnr": 2.0, "ssim_db": 2.0, "ms_ssim_db": 2.0, "lpips": 0.04}
+"""Below this shared range, a BD-rate that doubles or halves the bits is read as "no meaningful overlap": two
+curves that meet over a dB or two and are far apart there give a percentage driven by the fits' ends."""
+
+FAR_APART = 2.0
+"""A bits ratio (either way) beyond which a BD-rate over less than :data:`MEANINGFUL_OVERLAP` says little."""
+
+CONTAINERS = ("counted", "excluded")
+"""How a file's fixed bytes (headers, tables, container; ``header_bytes`` of each per-image row) enter its rate:
+counted as every user pays them, or left out to compare the coding alone."""
+
 BOOTSTRAP_RESAMPLES = 200
 """Resamples of the test images behind each BD-rate's 95 % interval."""
 
 _PER_IMAGE_COLUMN = {"psnr": "psnr", "ssim_db": "ssim", "ms_ssim_db": "ms_ssim", "lpips": "lpips"}
+
+
+def without_container(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Per-image rows whose bpp counts the payload only: each file's ``header_bytes`` taken off its bytes.
+
+    Raises:
+        InputError: rows measured before the header bytes were recorded (notebook 06 of an earlier aelib).
+    """
+    if "header_bytes" not in per_image.columns:
+        raise InputError("these per-image rows do not record header_bytes; run notebook 06 again to measure them")
+    payload = per_image["bytes"] - per_image["header_bytes"]
+    return per_image.assign(bpp=per_image["bpp"] * payload / per_image["bytes"])
+
+
+def _with_container(per_image: pd.DataFrame, container: str) -> pd.DataFrame:
+    if container not in CONTAINERS:
+        raise InputError(f"unknown container choice {container!r}; choose one of {', '.join(CONTAINERS)}")
+    return per_image if container == "counted" else without_container(per_image)
 
 
 def _quality(metric: str, means: np.ndarray) -> np.ndarray:
@@ -379,46 +414,56 @@ def bd_rate_with_interval(
 
     Returns:
         ``bd_rate`` (%, NaN below :data:`MIN_OVERLAP`), ``from`` and ``to``
-        (the shared quality range), ``ci_low`` and ``ci_high``.
+        (the shared quality range), ``ci_low`` and ``ci_high``; ``bd_quality``
+        (:func:`aelib.measure.bdrate.bd_quality`, the metric's mean difference at
+        equal rate, e.g. BD-PSNR in dB) with ``quality_ci_low`` and ``quality_ci_high``
+        from the same resamples.
     """
     column = _PER_IMAGE_COLUMN[metric]
     rows = {name: per_image[per_image["method"] == name] for name in (reference, test)}
     measured = set.intersection(*(_measured_throughout(r, column) for r in rows.values()))
     images = [name for name in dict.fromkeys(rows[test]["image"]) if name in measured]
-    empty = {"bd_rate": math.nan, "from": math.nan, "to": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    empty = dict.fromkeys(("bd_rate", "from", "to", "ci_low", "ci_high", *_QUALITY_KEYS), math.nan)
     if not images:
         return empty
     rates = {name: _settings_by_images(r, "bpp", images) for name, r in rows.items()}
     values = {name: _settings_by_images(r, column, images) for name, r in rows.items()}
 
-    def measure(chosen) -> tuple[float, float, float]:
+    def measure(chosen) -> tuple[float, float, float, float]:
         ref_q, test_q = (_quality(metric, values[name][:, chosen].mean(axis=1)) for name in (reference, test))
+        ref_r, test_r = (rates[name][:, chosen].mean(axis=1) for name in (reference, test))
         low, high = shared_range(ref_q, test_q)
-        value = bd_rate(
-            rates[reference][:, chosen].mean(axis=1),
-            ref_q,
-            rates[test][:, chosen].mean(axis=1),
-            test_q,
-            min_overlap=MIN_OVERLAP[metric],
-        )
-        return value, low, high
+        value = bd_rate(ref_r, ref_q, test_r, test_q, min_overlap=MIN_OVERLAP[metric])
+        return value, low, high, bd_quality(ref_r, ref_q, test_r, test_q)
 
-    value, low, high = measure(np.arange(len(images)))
-    if math.isnan(value):
+    value, low, high, quality = measure(np.arange(len(images)))
+    if math.isnan(value) and math.isnan(quality):
         return {**empty, "from": low, "to": high}
     generator = np.random.default_rng(seed)
-    draws = [measure(generator.integers(0, len(images), len(images)))[0] for _ in range(BOOTSTRAP_RESAMPLES)]
-    ci_low, ci_high = np.nanpercentile(draws, [2.5, 97.5])
-    return {"bd_rate": value, "from": low, "to": high, "ci_low": float(ci_low), "ci_high": float(ci_high)}
+    draws = np.array([measure(generator.integers(0, len(images), len(images))) for _ in range(BOOTSTRAP_RESAMPLES)])
+    result = {"bd_rate": value, "from": low, "to": high, "bd_quality": quality}
+    for key, estimate, column in (("", value, 0), ("quality_", quality, 3)):
+        finite = draws[:, column][np.isfinite(draws[:, column])]
+        ends = np.percentile(finite, [2.5, 97.5]) if len(finite) and not math.isnan(estimate) else (math.nan,) * 2
+        result |= {f"{key}ci_low": float(ends[0]), f"{key}ci_high": float(ends[1])}
+    return result
+
+
+_QUALITY_KEYS = ("bd_quality", "quality_ci_low", "quality_ci_high")
 
 
 def _bd_row(per_image: pd.DataFrame, reference: str, test: str) -> dict:
+    """One table row: per metric m, ``bd_rate_m``, ``m_ci_low/high``, ``m_from/to``, and ``bd_m`` (BD-quality)
+    with ``bd_m_ci_low/high``."""
     row = {}
     for metric in BD_METRICS:
         result = bd_rate_with_interval(per_image, reference, test, metric)
         row[f"bd_rate_{metric}"] = result["bd_rate"]
         for key in ("ci_low", "ci_high", "from", "to"):
             row[f"{metric}_{key}"] = result[key]
+        row[f"bd_{metric}"] = result["bd_quality"]
+        row[f"bd_{metric}_ci_low"] = result["quality_ci_low"]
+        row[f"bd_{metric}_ci_high"] = result["quality_ci_high"]
     return row
 
 
@@ -428,28 +473,33 @@ def _curve_methods(per_image: pd.DataFrame) -> list[str]:
     return [method for method, count in settings.items() if count >= MIN_POINTS]
 
 
-def bd_rate_table(per_image: pd.DataFrame, reference: str = REFERENCE_METHOD) -> pd.DataFrame:
-    """BD-rate (%) of every curve against the reference, per metric, with shared range and 95 % interval.
+def bd_rate_table(
+    per_image: pd.DataFrame, reference: str = REFERENCE_METHOD, container: str = "counted"
+) -> pd.DataFrame:
+    """BD-rate (%) and BD-quality of every curve against the reference, per metric, with shared range and 95 % interval.
 
-    Columns per metric m of :data:`BD_METRICS`: ``bd_rate_m``, ``m_ci_low``,
-    ``m_ci_high``, ``m_from``, ``m_to``.
+    Columns: ``container`` (:data:`CONTAINERS`), then per metric m of
+    :data:`BD_METRICS`: ``bd_rate_m``, ``m_ci_low``, ``m_ci_high``, ``m_from``,
+    ``m_to``, ``bd_m``, ``bd_m_ci_low``, ``bd_m_ci_high``.
     """
+    rows = _with_container(per_image, container)
     return pd.DataFrame(
         [
-            {"method": method, **_bd_row(per_image, reference, method)}
-            for method in _curve_methods(per_image)
+            {"method": method, "container": container, **_bd_row(rows, reference, method)}
+            for method in _curve_methods(rows)
             if method != reference
         ]
     )
 
 
-def ours_against_each(per_image: pd.DataFrame, ours: list[str]) -> pd.DataFrame:
-    """BD-rate (%) of each of our families against each classical codec, with shared ranges and intervals."""
-    present = set(per_image["method"])
+def ours_against_each(per_image: pd.DataFrame, ours: list[str], container: str = "counted") -> pd.DataFrame:
+    """BD-rate (%) and BD-quality of each of our families against each classical codec, with ranges and intervals."""
+    rows = _with_container(per_image, container)
+    present = set(rows["method"])
     classical = [method for method in CLASSICAL_SWEEPS if method in present]
     return pd.DataFrame(
         [
-            {"family": family, "against": codec, **_bd_row(per_image, codec, family)}
+            {"family": family, "against": codec, "container": container, **_bd_row(rows, codec, family)}
             for family in ours
             for codec in classical
         ]
@@ -464,23 +514,53 @@ def _metric_label(metric: str) -> str:
     return f"{BD_METRICS[metric]} (dB)" if metric.endswith("_db") else BD_METRICS[metric]
 
 
+def _format_bd_quality(row: pd.Series, metric: str) -> str:
+    """ ", +1.23 dB [+0.9, +1.5] at equal rate", or nothing for a table without BD-quality (an earlier notebook 06)."""
+    value = row.get(f"bd_{metric}", math.nan)
+    if pd.isna(value):
+        return ""
+    unit = METRIC_UNITS[metric]
+    low, high = row[f"bd_{metric}_ci_low"], row[f"bd_{metric}_ci_high"]
+    return f", {value:+.2f}{unit} [{low:+.2f}, {high:+.2f}] at equal rate"
+
+
+def meaningful(row: pd.Series, metric: str) -> bool:
+    """Whether a BD-rate stands on enough shared range: wide enough, or the curves close enough there.
+
+    A BD-rate that doubles or halves the bits (:data:`FAR_APART`) over less than
+    :data:`MEANINGFUL_OVERLAP` of shared quality says more about the ends of two
+    fits than about the codecs.
+    """
+    value, width = row[f"bd_rate_{metric}"], row[f"{metric}_to"] - row[f"{metric}_from"]
+    if math.isnan(value):
+        return False
+    ratio = 1.0 + value / 100.0
+    return width >= MEANINGFUL_OVERLAP[metric] or 1.0 / FAR_APART <= ratio <= FAR_APART
+
+
 def format_bd(row: pd.Series, metric: str) -> str:
-    """One BD-rate cell in words: "−24.1 % [−30.2, −18.0] over 28.6–32.0 dB", or "no overlap (…)"."""
+    """One BD cell in words: "−24.1 % [−30.2, −18.0], +1.20 dB [+0.9, +1.5] at equal rate over 28.6–32.0 dB".
+
+    "no overlap (…)" where the curves share too little quality range for a
+    BD-rate, "no meaningful overlap (…)" where they share little and lie far
+    apart (:func:`meaningful`); the BD-quality part where the table has it.
+    """
     unit = METRIC_UNITS[metric]
     span = f"{row[f'{metric}_from']:.3g}–{row[f'{metric}_to']:.3g}{unit}"
     value = row[f"bd_rate_{metric}"]
+    quality = _format_bd_quality(row, metric)
     if math.isnan(value):
         if not row[f"{metric}_to"] > row[f"{metric}_from"]:
-            return "no overlap"
-        return f"no overlap (shared {span})"
-    return f"{value:+.1f} % [{row[f'{metric}_ci_low']:+.1f}, {row[f'{metric}_ci_high']:+.1f}] over {span}"
+            return "no overlap" + (f" ({quality[2:]})" if quality else "")
+        return f"no overlap (shared {span}{quality})"
+    if not meaningful(row, metric):
+        return f"no meaningful overlap ({value:+.0f} % over {span}{quality})"
+    return f"{value:+.1f} % [{row[f'{metric}_ci_low']:+.1f}, {row[f'{metric}_ci_high']:+.1f}]{quality} over {span}"
 
 
 def readable_bd_table(table: pd.DataFrame) -> pd.DataFrame:
-    """A BD-rate table with one cell per metric in words (:func:`format_bd`), for Markdown."""
-    keys = [
-        c for c in table.columns if not c.startswith("bd_rate_") and not any(c.startswith(f"{m}_") for m in BD_METRICS)
-    ]
+    """A BD table with one cell per metric in words (:func:`format_bd`), for Markdown."""
+    keys = [c for c in table.columns if not c.startswith("bd_") and not any(c.startswith(f"{m}_") for m in BD_METRICS)]
     readable = table[keys].copy()
     for metric in BD_METRICS:
         readable[_metric_label(metric)] = [format_bd(row, metric) for _, row in table.iterrows()]
@@ -492,6 +572,8 @@ def strongest_codec(bd_table: pd.DataFrame, metric: str = "psnr") -> str:
 
     The reference itself when no other classical curve overlaps it.
     """
+    if "container" in bd_table.columns:  # ranked by what every user pays
+        bd_table = bd_table[bd_table["container"] == "counted"]
     classical = bd_table[bd_table["method"].isin(CLASSICAL_SWEEPS)].dropna(subset=[f"bd_rate_{metric}"])
     if classical.empty:
         return REFERENCE_METHOD
@@ -514,13 +596,14 @@ def findings(table: pd.DataFrame, strongest: dict[str, str]) -> str:
         strongest: test set → the classical codec to compare with (:func:`strongest_codec`).
     """
     lines = []
+    if "container" in table.columns:  # the rates every user pays; the payload-only rows are for the tables
+        table = table[table["container"] == "counted"]
     for (test_set, family), rows in table.groupby(["test_set", "family"], sort=False):
         row = rows[rows["against"] == strongest[test_set]].iloc[0]
         parts = []
         for metric in BD_METRICS:
             label = _metric_label(metric)
-            value = row[f"bd_rate_{metric}"]
-            verdict = "" if math.isnan(value) else _verdict(row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
+            verdict = "" if not meaningful(row, metric) else _verdict(row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
             parts.append(f"{label} {format_bd(row, metric)}{verdict}")
         lines.append(f"- **{test_set}**, {family} against {row['against']}: " + "; ".join(parts))
     return "\n".join(lines)
@@ -677,7 +760,7 @@ def measure_test_set(
     """
     lpips = LpipsReference(images, lpips_count)
     frames = [measure_classical(images, names, lpips, sweeps)]
-    for family, lam in tqdm(members(families), desc="our models"):
+    for family, lam in progress_bar(members(families), description="our models", leave=True):
         frames.append(measure_model(images, names, codecs[model_name(family, lam)], family.label(), lam, lpips))
     for method, codec in paper_models.items():
         frames.append(measure_model(images, names, codec, method, "paper", lpips))

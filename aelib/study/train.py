@@ -33,7 +33,6 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from aelib.config import TrainConfig
 from aelib.errors import FormatError, InputError, TrainingError
@@ -47,7 +46,7 @@ from aelib.nn.models import (
     encoder_of,
     save_model,
 )
-from aelib.outputs import atomic_output
+from aelib.outputs import atomic_output, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -492,7 +491,7 @@ class _StepBar(keras.callbacks.Callback):
         self.label, self.steps = label, steps
 
     def on_train_begin(self, logs=None):
-        self.bar = tqdm(total=self.steps, desc=self.label, unit="step", leave=False)
+        self.bar = progress_bar(total=self.steps, description=self.label, unit="step")
 
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update(1)
