@@ -149,6 +149,21 @@ def project_root() -> Path:
     return here if (here / "pyproject.toml").exists() else Path.cwd()
 
 
+def portable_path(path: str | Path, start: str | Path | None = None) -> str:
+    """path as outputs record it: relative to start (default: the current folder) when both lie in the folder
+    that holds the checkout (the checkout itself, ``../shared``), else absolute.
+
+    Committed tables, notebooks and settings then read the same on every machine
+    ("../shared/data/utkface", not "/work/shared/data/utkface"); a folder of the
+    user's own elsewhere keeps its absolute path, the only name that finds it.
+    """
+    resolved, start = Path(path).resolve(), Path(start if start is not None else Path.cwd()).resolve()
+    workspace = project_root().parent
+    if workspace != Path(workspace.anchor) and resolved.is_relative_to(workspace) and start.is_relative_to(workspace):
+        return os.path.relpath(resolved, start)
+    return str(resolved)
+
+
 def model_search_path() -> list[Path]:
     """Where a command looks for the model that wrote an ``.aec`` file, whatever the current folder.
 

@@ -29,6 +29,8 @@ from aelib.config import (
     IMAGE_SIZE,
     MAX_PIXELS,
     cache_dir,
+    portable_path,
+    project_root,
 )
 from aelib.errors import AelibError, InputError
 from aelib.outputs import atomic_output, progress_bar
@@ -325,10 +327,11 @@ def embedded_crops(
 
 
 def describe_source(source: str | Path | None) -> str:
-    """What a data source is, in words, for labelling every output made from it."""
+    """What a data source is, in words, for labelling every output made from it: its name and where it lies
+    (from the checkout's root, as the README's commands name it, when it lies beside the checkout)."""
     if source is None:
         return "embedded default (crops of the photos shipped with scikit-image, scikit-learn, matplotlib)"
-    return f"{Path(source).resolve().name} ({source})"
+    return f"{Path(source).resolve().name} ({portable_path(source, project_root())})"
 
 
 def split_indices(count: int, fractions: tuple[float, float, float] = DEFAULT_SPLIT, seed: int = DEFAULT_SEED):

@@ -46,3 +46,17 @@ def test_notebook_defaults_agree_with_config(notebook):
         if name in EXPECTED and value != EXPECTED[name]
     }
     assert not disagreements, f"{notebook}: (notebook, config) = {disagreements}"
+
+
+def test_paths_beside_the_checkout_are_recorded_relative_and_others_absolute(monkeypatch):
+    from pathlib import Path
+
+    from aelib.config import portable_path, project_root
+
+    root = project_root()
+    monkeypatch.chdir(root)
+    assert portable_path(root / "results" / "tables") == "results/tables"
+    assert portable_path("results/tables", root / "notebooks") == "../results/tables"
+    assert portable_path(root.parent / "shared" / "data" / "utkface", root / "notebooks") == "../../shared/data/utkface"
+    elsewhere = Path(root.anchor) / "aelib-test-elsewhere" / "photos"  # not inside the folder holding the checkout
+    assert portable_path(elsewhere) == str(elsewhere)

@@ -262,3 +262,15 @@ def test_notebook_06_runs_again_when_the_depths_change(tmp_path, monkeypatch):
     assert ran == [*depth_5, "06_rate_distortion.ipynb"]
     machines = json.loads(manifest_path.read_text())["machine"].split("; ")
     assert machines[0] == "the machine that ran it" and len(machines) == 2
+
+
+def test_notebooks_are_given_paths_from_notebooks_so_their_records_hold_no_absolute_path(monkeypatch):
+    from aelib.config import project_root
+
+    root = project_root()
+    monkeypatch.chdir(root)  # where make runs the command; the folders are named from there
+    settings = ReproduceSettings(data_dir="tests/data", second_test_set=str(root / "results" / "figures"))
+    parameters = settings.notebook_parameters(FINAL_NOTEBOOKS[0], None, root / "results", "cmd")
+    assert parameters["data_dir"] == "../tests/data"
+    assert parameters["second_test_set"] == "../results/figures"
+    assert parameters["output_dir"] == "../results"

@@ -37,6 +37,7 @@ from aelib.config import (
     RATE_DISTORTION_STEP,
     LossWeights,
     TrainConfig,
+    portable_path,
     project_root,
 )
 from aelib.errors import InputError
@@ -126,17 +127,22 @@ class ReproduceSettings:
         return key
 
     def notebook_parameters(self, notebook: str, depth: int | None, output_dir: Path, command: str) -> dict:
-        """The papermill parameters of one notebook run (absolute paths: notebooks run in notebooks/)."""
+        """The papermill parameters of one notebook run.
+
+        The notebooks run in notebooks/, so paths are given from there
+        (:func:`aelib.config.portable_path`: relative inside the checkout's folder,
+        so that the executed notebooks record no machine's absolute paths).
+        """
         weights = LossWeights()
         second_test_set = self.second_test_set
         if second_test_set not in (None, EMBEDDED_TEST_SET):
-            second_test_set = str(Path(second_test_set).resolve())
+            second_test_set = portable_path(second_test_set, NOTEBOOKS_DIR)
         parameters = {
-            "data_dir": None if self.data_dir is None else str(Path(self.data_dir).resolve()),
+            "data_dir": None if self.data_dir is None else portable_path(self.data_dir, NOTEBOOKS_DIR),
             "image_size": self.image_size,
             "seed": self.seed,
             "limit": self.limit,
-            "output_dir": str(output_dir.resolve()),
+            "output_dir": portable_path(output_dir, NOTEBOOKS_DIR),
             "command": command,
             "force": True,
         }
@@ -279,9 +285,9 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict) -> None:
     parameters = {name: value for name, value in parameters.items() if name in declared}
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
+        papermill.execute_notebook(  # the executed notebook records both paths: relative ones, where it can
+            portable_path(notebook),
+            portable_path(output),
             parameters=parameters,
             cwd=str(notebook.parent),
             kernel_name="python3",

@@ -53,7 +53,7 @@ from aelib.codec.codec import (
     load_codec_model,
 )
 from aelib.codec.format import header_size
-from aelib.config import DEFAULT_SEED, FAMILIES, Family, RDTraining, TrainConfig
+from aelib.config import DEFAULT_SEED, FAMILIES, Family, RDTraining, TrainConfig, portable_path, project_root
 from aelib.errors import InputError
 from aelib.measure.baselines import CODECS, encode_with_codec, header_bytes
 from aelib.measure.bdrate import MIN_POINTS, bd_quality, bd_rate, rate_at_quality, shared_range, to_decibels
@@ -144,7 +144,7 @@ def train_families(
     out_dir = Path(out_dir)
     record = {
         "training": dataclasses.asdict(training),
-        "data": dataset.name,
+        "data": dataset.name if dataset.name == "embedded" else portable_path(dataset.name, project_root()),
         "training_images": len(dataset.train),
         "base": {"family": "mse", "lambda": base_lambda()},
         "families": {family.name: list(family.lambdas) for family in families},
