@@ -333,6 +333,11 @@ class RDTraining:
         )
 
 
+HYPERPRIOR_MODELS = ("hp_faces",)
+"""The exported hyperprior codecs (``models/NAME.keras``) notebook 06 measures as curves beside the
+factorized families and the classical codecs, where a results folder has them."""
+
+
 @dataclass(frozen=True)
 class HyperpriorTraining:
     """How the mean–scale hyperprior codec (:mod:`aelib.nn.hyperprior`) is trained.

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from aelib.config import DEFAULT_SEED, IMAGE_SIZE, PAPER_DEPTHS, PROFILES, LossWeights, TrainConfig
+from aelib.config import (
+    DEFAULT_SEED,
+    HYPERPRIOR_MODELS,
+    IMAGE_SIZE,
+    PAPER_DEPTHS,
+    PROFILES,
+    LossWeights,
+    TrainConfig,
+)
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -34,6 +42,7 @@ EXPECTED = {
     "depths": list(PAPER_DEPTHS),
     "rd_base_steps": STUDY.rd_steps[0],
     "rd_finetune_steps": STUDY.rd_steps[1],
+    "hyperprior_models": list(HYPERPRIOR_MODELS),
 }
 
 

@@ -200,6 +200,28 @@ def test_model_rows_use_real_aec_sizes(photos, codec):
     assert rows["lpips"].isna().all()
 
 
+def test_a_hyperprior_is_a_curve_of_real_version_3_files_whatever_the_image_sizes(photos):
+    from pathlib import Path
+
+    from aelib.codec import hyper
+    from aelib.codec.format import HEADER_3
+
+    codec = hyper.load_hyper_codec(Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras")
+    assert rd.hyperprior_settings(codec) == list(range(0, codec.qualities, 8))
+    same_size = list(photos[:3])
+    rows = rd.measure_hyperprior(same_size, list("abc"), codec, "tiny (hyperprior)", rd.LpipsReference([], 0))
+    assert rows["setting"].tolist() == [q for q in rd.hyperprior_settings(codec) for _ in same_size]
+    for quality, group in rows.groupby("setting"):
+        files = [hyper.encode(photo, codec, quality) for photo in same_size]  # one at a time: the same files
+        assert group["bytes"].tolist() == [len(data) for data in files]
+        decoded = [hyper.decode(data, codec) for data in files]
+        assert group["psnr"].tolist() == pytest.approx([psnr(a, b) for a, b in zip(same_size, decoded)], abs=0.05)
+    assert (rows["header_bytes"] == HEADER_3.size).all()
+    mixed = [photos[0], photos[1][:40, :57]]
+    mixed_rows = rd.measure_hyperprior(mixed, ["a", "b"], codec, "tiny", rd.LpipsReference([], 0), qualities=[0])
+    assert mixed_rows["bytes"].tolist() == [len(hyper.encode(image, codec, 0)) for image in mixed]
+
+
 @pytest.fixture()
 def tiny(images):
     dataset = Dataset("tiny", images[:16], images[16:20], images[20:24], tuple("abcd"))

@@ -223,6 +223,10 @@ RD_METRICS = (
 )
 
 
+OURS_COLOURS = ("tab:red", "darkred", "magenta")
+"""Our curves' colours (the two factorized families, then the hyperprior), none of them a classical codec's."""
+
+
 def plot_rd_curves(points: pd.DataFrame, title: str, ours: list[str], single_points: list[str]) -> Figure:
     """Rate–distortion curves: bits per pixel against PSNR, MS-SSIM, SSIM and LPIPS.
 
@@ -242,7 +246,7 @@ def plot_rd_curves(points: pd.DataFrame, title: str, ours: list[str], single_poi
     styles = {}
     for method in points["method"].unique():
         if method in ours:
-            styles[method] = {"color": ("tab:red", "darkred")[ours.index(method) % 2], "lw": 2.4, "marker": "o"}
+            styles[method] = {"color": OURS_COLOURS[ours.index(method) % len(OURS_COLOURS)], "lw": 2.4, "marker": "o"}
         elif method not in single_points:
             styles[method] = {"color": next(others), "lw": 1.2, "marker": ".", "ms": 5}
     curves = points[~points["method"].isin(single_points)]

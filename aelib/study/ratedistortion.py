@@ -310,6 +310,61 @@ def measure_model(
     )
 
 
+HYPERPRIOR_BATCH = 50
+"""Images of one size coded together by :func:`measure_hyperprior` (memory grows with it: N channels at H/2)."""
+
+
+def hyperprior_settings(codec) -> list[int]:
+    """The quality settings a hyperprior's curve is measured at: every gain level (quality 8·ℓ), lowest rate first."""
+    return list(range(0, codec.qualities, 8))
+
+
+def measure_hyperprior(
+    images: list[np.ndarray],
+    names: list[str],
+    codec,
+    method: str,
+    lpips: LpipsReference,
+    qualities: list[int] | None = None,
+) -> pd.DataFrame:
+    """Per-image rate (real ``.aec`` version-3 bytes) and metrics of a hyperprior codec at several qualities.
+
+    Args:
+        images, names: the test images (uint8 RGB, any sizes) and their names.
+        codec: a :class:`aelib.codec.hyper.HyperCodec`.
+        method: the name of its rows (:func:`aelib.study.evaluate.model_method`).
+        lpips: the originals' LPIPS features.
+        qualities: its settings; :func:`hyperprior_settings` by default.
+
+    Returns:
+        One row per (quality, image), ``setting`` the quality.
+    """
+    from aelib.codec import hyper
+
+    frames = []
+    for quality in qualities if qualities is not None else hyperprior_settings(codec):
+        if _one_size(images):
+            files, decoded = [], []
+            for start in range(0, len(images), HYPERPRIOR_BATCH):
+                batch = hyper.encode_batch(np.stack(images[start : start + HYPERPRIOR_BATCH]), codec, quality)
+                files += batch
+                decoded += list(hyper.decode_batch(batch, codec))
+        else:
+            files = [hyper.encode(image, codec, quality) for image in images]
+            decoded = [hyper.decode(data, codec) for data in files]
+        rows = _metrics_rows(images, decoded, [len(data) for data in files], names)
+        lpips.fill(rows, decoded)
+        frames.append(
+            pd.DataFrame(
+                [
+                    {"method": method, "setting": quality, **row, "header_bytes": header_size(data)}
+                    for row, data in zip(rows, files)
+                ]
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
 def classical_codecs_table() -> pd.DataFrame:
     """Every classical codec as the study runs it: library and options, settings swept, fixed bytes per file."""
     return pd.DataFrame(
@@ -744,8 +799,9 @@ def measure_test_set(
     paper_models: dict[str, CodecModel],
     lpips_count: int,
     sweeps: dict = CLASSICAL_SWEEPS,
+    hyperpriors: dict | None = None,
 ) -> pd.DataFrame:
-    """Per-image points of the classical sweeps, every family member and the paper's models.
+    """Per-image points of the classical sweeps, every family member, the hyperprior codecs and the paper's models.
 
     Args:
         images, names: the test images (uint8 RGB) and their names.
@@ -754,6 +810,7 @@ def measure_test_set(
         paper_models: the paper's autoencoders by method name ("3-layer" …), one point each.
         lpips_count: LPIPS for the first this many images.
         sweeps: the classical codecs' settings.
+        hyperpriors: hyperprior codecs by method name, a curve each over :func:`hyperprior_settings`.
 
     Returns:
         One row per (method, setting, image).
@@ -762,6 +819,8 @@ def measure_test_set(
     frames = [measure_classical(images, names, lpips, sweeps)]
     for family, lam in progress_bar(members(families), description="our models", leave=True):
         frames.append(measure_model(images, names, codecs[model_name(family, lam)], family.label(), lam, lpips))
+    for method, codec in (hyperpriors or {}).items():
+        frames.append(measure_hyperprior(images, names, codec, method, lpips))
     for method, codec in paper_models.items():
         frames.append(measure_model(images, names, codec, method, "paper", lpips))
     return pd.concat(frames, ignore_index=True)
