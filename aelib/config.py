@@ -333,6 +333,11 @@ class RDTraining:
         )
 
 
+QUANTISATION_STEPS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+"""The quantisation steps Δ over which notebook 06 sweeps each of the paper's autoencoders (latents divided by Δ
+before rounding, tables per Δ): their only way to trade bits for quality, as they were trained without a rate
+term. Their latents span about ±70, so Δ = 32 leaves a few symbols per channel; Δ = 1 is the committed model."""
+
 HYPERPRIOR_MODELS = ("hp_faces",)
 """The exported hyperprior codecs (``models/NAME.keras``) notebook 06 measures as curves beside the
 factorized families and the classical codecs, where a results folder has them."""

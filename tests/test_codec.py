@@ -281,3 +281,31 @@ def test_the_tile_margin_covers_each_networks_receptive_field(codec):
     assert tile_margin(deep) == 11  # 10 decoder layers; encoder 7 + 7·8 = 63 px = 8 latents
     gdn = CodecModel(build_gdn_autoencoder(8, 4), codec.entropy, "")
     assert tile_margin(gdn) == 9  # 4 decoder layers of 5x5 see 8 latents
+
+
+def test_a_quantisation_step_divides_the_latents_before_rounding_and_survives_saving(codec, images, tmp_path):
+    from aelib.codec.codec import codec_from_latents, encoder_latents, model_fingerprint
+    from aelib.nn.models import encoder_of
+
+    latents = encoder_latents(codec.autoencoder, images)
+    same = codec_from_latents(codec.autoencoder, latents, 1.0)
+    assert same.fingerprint == codec.fingerprint == model_fingerprint(codec.autoencoder, codec.entropy)
+
+    coarse = codec_from_latents(codec.autoencoder, latents, 4.0)
+    assert coarse.step == 4.0 and coarse.fingerprint != codec.fingerprint
+    image = images[0]
+    expected = np.rint(encoder_of(codec.autoencoder)(image[None].astype(np.float32) / 255.0).numpy()[0] / 4.0)
+    low, high = coarse.entropy.minimum, coarse.entropy.minimum + coarse.entropy.sizes - 1
+    assert np.array_equal(quantized_latents(image, coarse), np.clip(expected, low, high))
+    assert len(encode(image, coarse)) < len(encode(image, codec))  # fewer symbols, fewer bits
+    # The decoder sees the symbols times the step: the coarse file decodes to the latents' coarse version.
+    symbols = quantized_latents(image, coarse)
+    assert np.array_equal(decode(encode(image, coarse), coarse), decode_latents(symbols * 4, codec, *image.shape[:2]))
+
+    path = tmp_path / "stepped.keras"
+    save_codec_model(coarse, path)
+    loaded = load_codec_model(path)
+    assert (loaded.step, loaded.fingerprint) == (4.0, coarse.fingerprint)
+    assert decode(encode(image, coarse), loaded).shape == image.shape
+    with pytest.raises(AelibError, match="positive"):
+        codec_from_latents(codec.autoencoder, latents, 0.0)

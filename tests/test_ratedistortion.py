@@ -200,6 +200,17 @@ def test_model_rows_use_real_aec_sizes(photos, codec):
     assert rows["lpips"].isna().all()
 
 
+def test_a_paper_model_swept_over_quantisation_steps_is_a_curve_whose_unit_step_is_the_model(images, codec):
+    test = list(images[:3])
+    lpips = rd.LpipsReference([], 0)
+    rows = rd.measure_step_sweep(test, list("abc"), codec, images, "3-layer", lpips, steps=(1.0, 2.0, 8.0))
+    assert set(rows["method"]) == {"3-layer, Δ sweep"} and rows["setting"].tolist() == [1.0] * 3 + [2.0] * 3 + [8.0] * 3
+    # The conftest codec's tables were fitted to these same images: at Δ = 1 the sweep writes its files.
+    assert rows[rows["setting"] == 1.0]["bytes"].tolist() == [len(encode(image, codec)) for image in test]
+    mean_bpp = rows.groupby("setting")["bpp"].mean()
+    assert mean_bpp[1.0] > mean_bpp[2.0] > mean_bpp[8.0]
+
+
 def test_a_hyperprior_is_a_curve_of_real_version_3_files_whatever_the_image_sizes(photos):
     from pathlib import Path
 

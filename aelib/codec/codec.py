@@ -5,6 +5,13 @@ encoded, its latents rounded and clipped (:func:`aelib.codec.entropy.quantize`) 
 range-coded with the model's per-channel tables. Decoding reverses each step
 and crops back to the original size.
 
+A model may divide its latents by a quantisation step Δ before rounding (and
+multiply the decoded symbols by Δ): the paper's autoencoders have no rate term,
+so a step is the one knob that trades their bits for quality (the ladder of
+notebook 06). Its tables are fitted to the latents divided by Δ, and Δ is kept
+with them (``step`` in ``.entropy.npz``); Δ = 1, plain rounding, is what every
+model has unless made with another step.
+
 Images larger than TILE_SIDE on a side go through the encoder and the decoder
 in overlapping tiles (each tile carries a margin wider than the network's
 receptive field, which is cut away), so memory does not grow with the image
@@ -49,34 +56,55 @@ class CodecModel:
     Attributes:
         autoencoder: a model from :func:`aelib.nn.models.build_autoencoder`.
         entropy: per-channel integer frequency tables of its quantised latents.
-        fingerprint: hex of the first 8 bytes of sha256(weights ‖ tables).
+        fingerprint: hex of the first 8 bytes of sha256(weights ‖ tables ‖ step, when it is not 1).
+        step: the quantisation step Δ: latents are divided by it before rounding, symbols multiplied after decoding.
     """
 
     autoencoder: keras.Model
     entropy: EntropyModel
     fingerprint: str
+    step: float = 1.0
 
     @property
     def factor(self) -> int:
         return downsampling_factor_of(self.autoencoder)
 
 
-def model_fingerprint(autoencoder: keras.Model, entropy: EntropyModel) -> str:
-    """First 8 bytes (hex) of sha256 over every weight, in order, and the entropy tables."""
-    return fingerprint([w.numpy() for w in autoencoder.weights], entropy.table_bytes(), FINGERPRINT_BYTES)
+def model_fingerprint(autoencoder: keras.Model, entropy: EntropyModel, step: float = 1.0) -> str:
+    """First 8 bytes (hex) of sha256 over every weight, in order, the entropy tables and a step other than 1."""
+    tables = entropy.table_bytes() + (b"" if step == 1.0 else np.float64(step).astype("<f8").tobytes())
+    return fingerprint([w.numpy() for w in autoencoder.weights], tables, FINGERPRINT_BYTES)
 
 
-def make_codec_model(autoencoder: keras.Model, training_images: np.ndarray, batch_size: int = 64) -> CodecModel:
-    """Fits the entropy tables to the latents of training_images (uint8) and bundles them with the model."""
+def _check_step(step: float) -> float:
+    if not (np.isfinite(step) and step > 0):
+        raise InputError(f"the quantisation step must be a positive number, got {step!r}")
+    return float(step)
+
+
+def encoder_latents(autoencoder: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The encoder's float latents (N, h, w, C) of uint8 images (N, H, W, 3), batch by batch."""
     encoder = encoder_of(autoencoder)
-    latents = np.concatenate(
+    return np.concatenate(
         [
-            encoder(training_images[i : i + batch_size].astype(np.float32) / 255.0, training=False).numpy()
-            for i in range(0, len(training_images), batch_size)
+            encoder(images[i : i + batch_size].astype(np.float32) / 255.0, training=False).numpy()
+            for i in range(0, len(images), batch_size)
         ]
     )
-    entropy = fit_entropy_model(latents)
-    return CodecModel(autoencoder, entropy, model_fingerprint(autoencoder, entropy))
+
+
+def codec_from_latents(autoencoder: keras.Model, training_latents: np.ndarray, step: float = 1.0) -> CodecModel:
+    """The codec whose tables are fitted to training latents divided by step (one encoder pass serves every step)."""
+    step = _check_step(step)
+    entropy = fit_entropy_model(training_latents / np.float32(step))
+    return CodecModel(autoencoder, entropy, model_fingerprint(autoencoder, entropy, step), step)
+
+
+def make_codec_model(
+    autoencoder: keras.Model, training_images: np.ndarray, batch_size: int = 64, step: float = 1.0
+) -> CodecModel:
+    """Fits the entropy tables to the latents of training_images (uint8), divided by step, and bundles them."""
+    return codec_from_latents(autoencoder, encoder_latents(autoencoder, training_images, batch_size), step)
 
 
 def export_factorized(
@@ -101,8 +129,11 @@ def entropy_path(model_path: str | Path) -> Path:
 def save_codec_model(codec: CodecModel, model_path: str | Path) -> None:
     """Writes the ``.keras`` model and its ``.entropy.npz`` tables, each atomically."""
     save_model(codec.autoencoder, model_path)
+    arrays = save_entropy_model(codec.entropy, codec.fingerprint)
+    if codec.step != 1.0:
+        arrays["step"] = np.array(codec.step)
     with atomic_output(entropy_path(model_path)) as temporary:
-        np.savez(temporary, **save_entropy_model(codec.entropy, codec.fingerprint))
+        np.savez(temporary, **arrays)
 
 
 def read_fingerprint(model_path: str | Path) -> str | None:
@@ -127,9 +158,10 @@ def load_codec_model(model_path: str | Path) -> CodecModel:
     try:
         with np.load(tables) as arrays:
             entropy, recorded = load_entropy_model(arrays)
+            step = _check_step(float(arrays["step"])) if "step" in arrays.files else 1.0
     except (OSError, ValueError) as error:
         raise FormatError(f"cannot read entropy tables {tables} ({error})") from None
-    actual = model_fingerprint(autoencoder, entropy)
+    actual = model_fingerprint(autoencoder, entropy, step)
     if actual != recorded:
         raise FormatError(f"{tables} records fingerprint {recorded} but the model and tables hash to {actual}")
     latent_channels = encoder_of(autoencoder).output_shape[-1]
@@ -137,7 +169,7 @@ def load_codec_model(model_path: str | Path) -> CodecModel:
         raise FormatError(
             f"{tables} codes {entropy.channels} latent channels; the model's encoder gives {latent_channels}"
         )
-    return CodecModel(autoencoder, entropy, actual)
+    return CodecModel(autoencoder, entropy, actual, step)
 
 
 def _validate_image(image: np.ndarray) -> None:
@@ -189,7 +221,7 @@ def _spans(count: int, step: int) -> list[tuple[int, int]]:
 def _encode_padded(padded: np.ndarray, codec: CodecModel) -> np.ndarray:
     """Integer latents (N, h, w, C) of padded uint8 images (N, H, W, 3), in one encoder call."""
     latents = encoder_of(codec.autoencoder)(padded.astype(np.float32) / 255.0, training=False).numpy()
-    return quantize(latents, codec.entropy)
+    return quantize(latents / np.float32(codec.step), codec.entropy)  # x / 1 is x: plain rounding is unchanged
 
 
 def _encode_tiled(image: np.ndarray, codec: CodecModel) -> np.ndarray:
@@ -214,7 +246,7 @@ def _encode_tiled(image: np.ndarray, codec: CodecModel) -> np.ndarray:
 
 def _decode_cropped(symbols: np.ndarray, codec: CodecModel, height: int, width: int) -> np.ndarray:
     """uint8 images (N, height, width, 3) from integer latents (N, h, w, C), in one decoder call."""
-    output = decoder_of(codec.autoencoder)(symbols.astype(np.float32), training=False).numpy()
+    output = decoder_of(codec.autoencoder)(symbols.astype(np.float32) * np.float32(codec.step), training=False).numpy()
     return np.clip(np.rint(output[:, :height, :width] * 255.0), 0, 255).astype(np.uint8)
 
 

@@ -43,6 +43,11 @@ float synthesis.
     27      4     CRC32 of bytes 0–26 and the payload: the header is covered too
     31      …     payload: the range coder's 32-bit words, little-endian
 
+The latents are the model's encoder outputs divided by its quantisation step Δ and rounded; a decoder
+multiplies the decoded symbols by Δ before the model's decoder. Δ is 1 unless the ``.entropy.npz`` holds a
+``step`` (the paper's autoencoders swept over steps in notebook 06), and a Δ other than 1 enters the fingerprint
+after the tables (float64, little-endian).
+
 Version 1 had the same layout with a CRC of the payload alone, so a flipped
 bit in the header went unnoticed; version-1 files are refused with a message
 saying so.

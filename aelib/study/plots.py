@@ -7,6 +7,7 @@ the figure also shows inline.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -227,7 +228,9 @@ OURS_COLOURS = ("tab:red", "darkred", "magenta")
 """Our curves' colours (the two factorized families, then the hyperprior), none of them a classical codec's."""
 
 
-def plot_rd_curves(points: pd.DataFrame, title: str, ours: list[str], single_points: list[str]) -> Figure:
+def plot_rd_curves(
+    points: pd.DataFrame, title: str, ours: list[str], single_points: list[str], dashed: tuple[str, ...] = ()
+) -> Figure:
     """Rate–distortion curves: bits per pixel against PSNR, MS-SSIM, SSIM and LPIPS.
 
     Each axis is scaled to the curves; a single point beyond that range is drawn
@@ -240,13 +243,16 @@ def plot_rd_curves(points: pd.DataFrame, title: str, ours: list[str], single_poi
         title: the figure's title.
         ours: methods drawn as bold red-toned curves (our families).
         single_points: methods drawn as lone markers (the paper's models, one setting each).
+        dashed: curves drawn thin and dashed (the paper's models swept over quantisation steps).
     """
     figure, axes = plt.subplots(1, len(RD_METRICS), figsize=(4.6 * len(RD_METRICS), 4.2))
-    others = iter(colour for colour in plt.cm.tab10.colors if colour != plt.cm.tab10.colors[3])  # red is ours
+    others = itertools.cycle(c for c in plt.cm.tab10.colors if c != plt.cm.tab10.colors[3])  # red is ours
     styles = {}
     for method in points["method"].unique():
         if method in ours:
             styles[method] = {"color": OURS_COLOURS[ours.index(method) % len(OURS_COLOURS)], "lw": 2.4, "marker": "o"}
+        elif method in dashed:
+            styles[method] = {"color": next(others), "lw": 1.0, "ls": "--", "marker": "x", "ms": 4}
         elif method not in single_points:
             styles[method] = {"color": next(others), "lw": 1.2, "marker": ".", "ms": 5}
     curves = points[~points["method"].isin(single_points)]

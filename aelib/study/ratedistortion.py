@@ -44,16 +44,27 @@ import pandas as pd
 
 from aelib.codec.codec import (
     CodecModel,
+    codec_from_latents,
     decode,
     decode_batch,
     encode,
     encode_batch,
+    encoder_latents,
     entropy_path,
     export_factorized,
     load_codec_model,
 )
 from aelib.codec.format import header_size
-from aelib.config import DEFAULT_SEED, FAMILIES, Family, RDTraining, TrainConfig, portable_path, project_root
+from aelib.config import (
+    DEFAULT_SEED,
+    FAMILIES,
+    QUANTISATION_STEPS,
+    Family,
+    RDTraining,
+    TrainConfig,
+    portable_path,
+    project_root,
+)
 from aelib.errors import InputError
 from aelib.measure.baselines import CODECS, encode_with_codec, header_bytes
 from aelib.measure.bdrate import MIN_POINTS, bd_quality, bd_rate, rate_at_quality, shared_range, to_decibels
@@ -308,6 +319,37 @@ def measure_model(
             for row, data in zip(rows, files)
         ]
     )
+
+
+def step_sweep_method(method: str) -> str:
+    """The rows of a paper model swept over quantisation steps: "3-layer, Δ sweep"."""
+    return f"{method}, Δ sweep"
+
+
+def measure_step_sweep(
+    images: list[np.ndarray],
+    names: list[str],
+    codec: CodecModel,
+    training_images: np.ndarray,
+    method: str,
+    lpips: LpipsReference,
+    steps: tuple[float, ...] = QUANTISATION_STEPS,
+) -> pd.DataFrame:
+    """Per-image rate (real ``.aec`` bytes) and metrics of one model at every quantisation step.
+
+    The training latents are computed once; each step gets its own tables
+    (:func:`aelib.codec.codec.codec_from_latents`). At Δ = 1 with the training
+    split the model was exported with, the files are the committed model's.
+
+    Returns:
+        One row per (step, image), ``setting`` the step, ``method`` :func:`step_sweep_method`'s.
+    """
+    latents = encoder_latents(codec.autoencoder, training_images)
+    frames = [
+        measure_model(images, names, codec_from_latents(codec.autoencoder, latents, step), method, step, lpips)
+        for step in steps
+    ]
+    return pd.concat(frames, ignore_index=True).assign(method=step_sweep_method(method))
 
 
 HYPERPRIOR_BATCH = 50
@@ -800,6 +842,7 @@ def measure_test_set(
     lpips_count: int,
     sweeps: dict = CLASSICAL_SWEEPS,
     hyperpriors: dict | None = None,
+    training_images: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per-image points of the classical sweeps, every family member, the hyperprior codecs and the paper's models.
 
@@ -811,6 +854,8 @@ def measure_test_set(
         lpips_count: LPIPS for the first this many images.
         sweeps: the classical codecs' settings.
         hyperpriors: hyperprior codecs by method name, a curve each over :func:`hyperprior_settings`.
+        training_images: when given, each paper model is also swept over the quantisation steps
+            (:func:`measure_step_sweep`, tables fitted to these images' latents), a curve each.
 
     Returns:
         One row per (method, setting, image).
@@ -823,4 +868,6 @@ def measure_test_set(
         frames.append(measure_hyperprior(images, names, codec, method, lpips))
     for method, codec in paper_models.items():
         frames.append(measure_model(images, names, codec, method, "paper", lpips))
+        if training_images is not None:
+            frames.append(measure_step_sweep(images, names, codec, training_images, method, lpips))
     return pd.concat(frames, ignore_index=True)
