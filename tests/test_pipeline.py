@@ -149,6 +149,9 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
         "tables/rd_equal_quality.csv",
         "figures/rd_curves_test.png",
         "figures/rd_curves_second.png",
+        "tables/rd_ladder.csv",
+        "figures/rd_ladder_test.png",
+        "figures/rd_ladder_second.png",
     ]
     assert [name for name in expected if not (out / name).is_file()] == []
     table = pd.read_csv(out / "tables" / "table1_test.csv")
@@ -163,7 +166,10 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
     assert "smoke test" in text and "embedded default" in text and "![" in text
     assert "## Rate–distortion (notebook 06)" in text and "rd_curves_second.png" in text
     points = pd.read_csv(out / "tables" / "rd_points_test.csv")
-    assert {*rd.CLASSICAL_SWEEPS, "ours (hybrid)", "ours (mse)", "3-layer"} == set(points["method"])
+    assert {*rd.CLASSICAL_SWEEPS, "ours (hybrid)", "ours (mse)", "3-layer", "3-layer, Δ sweep"} == set(points["method"])
+    ladder = pd.read_csv(out / "tables" / "rd_ladder.csv")
+    assert ladder["method"].tolist() == ["3-layer, Δ sweep", "ours (mse)", "ours (hybrid)"] * 2
+    assert (ladder["decode_ms"] > 0).all()
     assert (points.groupby("method").size().drop("3-layer") >= 5).all()
     assert points[["bpp", "psnr", "ssim", "ms_ssim", "lpips"]].notna().all().all()
     assert set(pd.read_csv(out / "tables" / "rd_bd_rate.csv")["test_set"]) == {"test", "second"}

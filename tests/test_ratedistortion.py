@@ -126,6 +126,31 @@ def test_curves_that_barely_meet_read_no_overlap():
     assert rd.readable_bd_table(rd.bd_rate_table(per_image))["PSNR"].tolist() == [words]
 
 
+def test_the_ladder_gives_each_rung_against_jpeg_and_the_strongest_codec_with_its_decode_time(tmp_path):
+    from aelib.study.plots import plot_ladder, save_figure
+
+    per_image = pd.concat(
+        [
+            _per_image("JPEG 4:2:0", 1.0),
+            _per_image("WebP", 0.5),
+            _per_image("3-layer, Δ sweep", 2.0).assign(decode_s=0.004),
+            _per_image("ours (mse)", 0.8).assign(decode_s=0.002),
+        ],
+        ignore_index=True,
+    )
+    families = [rd.FAMILIES["mse"]]
+    rungs = rd.ladder_rungs(["5-layer", "3-layer"], families, ["hp (hyperprior)"])
+    assert list(rungs.values()) == ["3-layer, Δ sweep", "ours (mse)", "hp (hyperprior)"]
+    ladder = rd.ladder_table(per_image, rungs, "WebP")
+    assert ladder["method"].tolist() == ["3-layer, Δ sweep", "ours (mse)"]  # the hyperprior was not measured
+    # Rates are scale × one curve: the BD-rates are the ratios of the scales, whatever the metric.
+    for metric in rd.LADDER_METRICS:
+        assert ladder[f"bd_rate_{metric}_jpeg"].tolist() == pytest.approx([100.0, -20.0])
+        assert ladder[f"bd_rate_{metric}_strongest"].tolist() == pytest.approx([300.0, 60.0])
+    assert ladder["decode_ms"].tolist() == pytest.approx([4.0, 2.0])
+    assert save_figure(plot_ladder(ladder, "ladder"), tmp_path / "ladder.png").stat().st_size > 0
+
+
 def test_far_apart_curves_that_share_under_two_decibels_read_no_meaningful_overlap():
     # WebP spends 40× the bits of JPEG's curve 10.5 dB lower: the curves share only 40.5–42 dB, and there
     # WebP needs several times JPEG's bits.

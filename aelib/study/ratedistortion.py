@@ -36,6 +36,7 @@ import json
 import logging
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -307,15 +308,18 @@ def measure_model(
     """
     if _one_size(images):
         files = encode_batch(np.stack(images), codec)
+        started = time.perf_counter()
         decoded = list(decode_batch(files, codec))
     else:
         files = [encode(image, codec) for image in images]
+        started = time.perf_counter()
         decoded = [decode(data, codec) for data in files]
+    decode_seconds = (time.perf_counter() - started) / len(images)
     rows = _metrics_rows(images, decoded, [len(data) for data in files], names)
     lpips.fill(rows, decoded)
     return pd.DataFrame(
         [
-            {"method": method, "setting": setting, **row, "header_bytes": header_size(data)}
+            {"method": method, "setting": setting, **row, "header_bytes": header_size(data), "decode_s": decode_seconds}
             for row, data in zip(rows, files)
         ]
     )
@@ -385,26 +389,91 @@ def measure_hyperprior(
 
     frames = []
     for quality in qualities if qualities is not None else hyperprior_settings(codec):
+        decoding = 0.0
         if _one_size(images):
             files, decoded = [], []
             for start in range(0, len(images), HYPERPRIOR_BATCH):
                 batch = hyper.encode_batch(np.stack(images[start : start + HYPERPRIOR_BATCH]), codec, quality)
                 files += batch
+                started = time.perf_counter()
                 decoded += list(hyper.decode_batch(batch, codec))
+                decoding += time.perf_counter() - started
         else:
             files = [hyper.encode(image, codec, quality) for image in images]
+            started = time.perf_counter()
             decoded = [hyper.decode(data, codec) for data in files]
+            decoding = time.perf_counter() - started
         rows = _metrics_rows(images, decoded, [len(data) for data in files], names)
         lpips.fill(rows, decoded)
         frames.append(
             pd.DataFrame(
                 [
-                    {"method": method, "setting": quality, **row, "header_bytes": header_size(data)}
+                    {
+                        "method": method,
+                        "setting": quality,
+                        **row,
+                        "header_bytes": header_size(data),
+                        "decode_s": decoding / len(images),
+                    }
                     for row, data in zip(rows, files)
                 ]
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def ladder_rungs(paper_models: list[str], families: list[Family], hyperpriors: list[str]) -> dict[str, str]:
+    """The ladder from the paper's autoencoder to our best codec, as (rung → method) in climbing order.
+
+    Only the rungs measured in this run: the paper's shallowest model swept over
+    quantisation steps, the factorized GDN models trained for R + λ·D (one
+    network per λ), and the mean–scale hyperprior codecs.
+    """
+    rungs = {}
+    if paper_models:
+        shallowest = min(paper_models, key=lambda method: int(method.split("-")[0]))
+        rung = f"the paper's {shallowest} autoencoder (no rate term), quantisation step swept"
+        rungs[rung] = step_sweep_method(shallowest)
+    for family in families:
+        rungs[f"GDN transform, factorized prior, R + λ·D ({family.name}), a network per λ"] = family.label()
+    for method in hyperpriors:
+        rungs[f"GDN transform, mean–scale hyperprior, one network for every rate: {method}"] = method
+    return rungs
+
+
+LADDER_METRICS = ("psnr", "ms_ssim_db")
+"""The metrics of the ladder's BD-rates."""
+
+
+def ladder_table(per_image: pd.DataFrame, rungs: dict[str, str], strongest: str) -> pd.DataFrame:
+    """Each rung's BD-rate against optimised JPEG and against the strongest classical codec, and its decode time.
+
+    Args:
+        per_image: one test set's rows, container counted (:func:`measure_test_set`).
+        rungs: rung → method (:func:`ladder_rungs`); rungs without rows are left out.
+        strongest: the strongest classical codec of this test set (:func:`strongest_codec`).
+
+    Returns:
+        One row per rung: ``rung``, ``method``, ``strongest`` (its name), per reference r ("jpeg",
+        "strongest") and metric m of :data:`LADDER_METRICS` ``bd_rate_m_r`` with ``bd_rate_m_r_ci_low``
+        and ``…_ci_high``, and ``decode_ms``: the mean milliseconds to decode one image (entropy decoding
+        and synthesis) in this run.
+    """
+    rows = []
+    for rung, method in rungs.items():
+        measured = per_image[per_image["method"] == method]
+        if measured.empty:
+            continue
+        row = {"rung": rung, "method": method, "strongest": strongest}
+        for key, reference in (("jpeg", REFERENCE_METHOD), ("strongest", strongest)):
+            for metric in LADDER_METRICS:
+                result = bd_rate_with_interval(per_image, reference, method, metric)
+                row[f"bd_rate_{metric}_{key}"] = result["bd_rate"]
+                row[f"bd_rate_{metric}_{key}_ci_low"] = result["ci_low"]
+                row[f"bd_rate_{metric}_{key}_ci_high"] = result["ci_high"]
+        row["decode_ms"] = 1000.0 * float(measured["decode_s"].mean()) if "decode_s" in measured else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def classical_codecs_table() -> pd.DataFrame:
@@ -858,7 +927,8 @@ def measure_test_set(
             (:func:`measure_step_sweep`, tables fitted to these images' latents), a curve each.
 
     Returns:
-        One row per (method, setting, image).
+        One row per (method, setting, image); our models' rows carry ``decode_s``, the seconds per image
+        their decoding took (entropy decoding and synthesis, batched where the images are of one size).
     """
     lpips = LpipsReference(images, lpips_count)
     frames = [measure_classical(images, names, lpips, sweeps)]
