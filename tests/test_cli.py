@@ -324,3 +324,45 @@ def test_train_codec_stops_checkpointed_and_says_how_to_go_on(tmp_path, capsys):
     assert main(command[:-1] + ["3"]) == 0
     printed = capsys.readouterr().out
     assert "resuming after step 2" in printed and "stopped after step 3 of" in printed
+
+
+_WITHOUT = (
+    "import sys\n"
+    "for name in sys.argv[1].split(','):\n"
+    "    sys.modules[name] = None  # import name now raises ModuleNotFoundError, as if not installed\n"
+    "from aelib.cli import main\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+STUDY_AND_PANEL = "pandas,matplotlib,seaborn,sklearn,papermill,tabulate,IPython,ipywidgets,nbformat,voila"
+
+
+def test_the_codec_runs_without_the_study_and_panel_extras(photo_folder, tmp_path):
+    """compress, info and decompress with a hyperprior model, every study and panel package unimportable."""
+    model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
+    packed, unpacked = tmp_path / "aec", tmp_path / "png"
+
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-c", _WITHOUT, STUDY_AND_PANEL, *args], capture_output=True, text=True, timeout=300
+        )
+
+    assert run("compress", str(photo_folder), "--model", str(model), "--out", str(packed)).returncode == 0
+    files = sorted(packed.rglob("*.aec"))
+    assert len(files) == 2 and run("info", *map(str, files)).returncode == 0
+    result = run("decompress", *map(str, files), "--out", str(unpacked), "--models-dir", str(model.parent))
+    assert result.returncode == 0, result.stderr
+    assert len(list(unpacked.rglob("*.png"))) == 2
+
+
+def test_a_command_whose_extra_is_missing_says_which_to_install(photo_folder, tmp_path):
+    model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
+    args = ["compress", str(photo_folder), "--model", str(model), "--out", str(tmp_path / "aec")]
+    result = subprocess.run([sys.executable, "-c", _WITHOUT, "tensorflow", *args], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "aelib: error: TensorFlow is not installed: pip install 'aelib[cpu]' (or 'aelib[gpu]' with an NVIDIA GPU)"
+    )
+    evaluate = ["evaluate", "--model", str(model)]
+    result = subprocess.run([sys.executable, "-c", _WITHOUT, "pandas", *evaluate], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "needs pandas, which the study extra installs: pip install 'aelib[study]'" in result.stderr

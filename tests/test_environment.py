@@ -8,16 +8,24 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _requirements(names) -> set[str]:
+    return {name.split("=")[0].split(">")[0].split("[")[0].strip().lower() for name in names}
+
+
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
 def test_environment_yml_lists_the_pyproject_dependencies_and_extras():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = set(project["dependencies"]).union(*project["optional-dependencies"].values())
+    """The conda environment is the CPU one: everything but the gpu extra's TensorFlow build."""
+    extras = PROJECT["optional-dependencies"]
+    declared = set(PROJECT["dependencies"]).union(*(v for k, v in extras.items() if k != "gpu"))
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in environment["dependencies"] if isinstance(d, dict))
     assert sorted(pip_section) == sorted(declared)
 
 
-def test_every_third_party_import_of_the_package_is_declared():
-    """Each module aelib imports from outside the standard library is a dependency (test tools are extras)."""
+def _third_party_imports(paths, top_level_only: bool = False) -> set[str]:
+    """The distributions the modules at paths import (top_level_only: the imports run on import, not in functions)."""
     import ast
     import sys
 
@@ -28,20 +36,33 @@ def test_every_third_party_import_of_the_package_is_declared():
         "pillow_heif": "pillow-heif",
         "IPython": "ipython",
     }
-    declared = {
-        requirement.split("=")[0].split(">")[0].split("[")[0].strip().lower()
-        for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    }
     imported = set()
-    for path in (ROOT / "aelib").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        for node in tree.body if top_level_only else ast.walk(tree):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
     third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "aelib"}
-    missing = {distributions.get(name, name) for name in third_party} - declared - {"tensorflow"}
-    assert "tensorflow-cpu" in declared and not missing
+    return {distributions.get(name, name).lower() for name in third_party}
+
+
+def test_the_codec_needs_only_the_core_dependencies_and_the_study_its_extras():
+    """The codec's modules import what `pip install aelib[cpu]` installs; only aelib/study needs the study and
+    panel extras; neither the core nor the cpu extra brings JupyterLab, papermill or Voilà."""
+    extras = PROJECT["optional-dependencies"]
+    core = _requirements(PROJECT["dependencies"])
+    data = ROOT / "aelib" / "data.py"  # the embedded default's sample photos come from the study extra's packages
+    codec_modules = [path for path in (ROOT / "aelib").rglob("*.py") if "study" not in path.parts and path != data]
+    assert _third_party_imports(codec_modules) - core == {"tensorflow"}  # the cpu or gpu extra
+    assert _third_party_imports([data], top_level_only=True) <= core
+    assert _requirements(extras["cpu"]) == {"tensorflow-cpu"} and _requirements(extras["gpu"]) == {"tensorflow"}
+    study_modules = list((ROOT / "aelib" / "study").rglob("*.py"))
+    assert _third_party_imports(study_modules) - core - _requirements(extras["study"] + extras["panel"]) <= {
+        "tensorflow"
+    }
+    assert not {"jupyterlab", "papermill", "voila", "ipywidgets"} & (core | _requirements(extras["cpu"]))
 
 
 def test_makefile_installs_the_vgg16_package_named_in_config():
