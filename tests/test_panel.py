@@ -46,13 +46,18 @@ def test_fields_validate_as_you_type(saved, folders, tmp_path):
     panel.output_dir.value = str(source / "inside")
     assert "outside the input folder" in panel.output_note.value
     panel.output_dir.value = str(out)
+    assert "does not exist; tick 'create the folder'" in panel.output_note.value.replace("&#x27;", "'")
+    panel.create.value = True
     assert panel.output_note.value == "ok"
+    panel.output_dir.value = str(out) + "2"  # another path: the tick was for the last one
+    assert not panel.create.value and "does not exist" in panel.output_note.value
 
 
 def test_compress_writes_files_shows_the_gallery_and_leaves_the_input_alone(saved, folders):
     source, out = folders
     before = _snapshot(source)
     panel = CompressPanel(models_dir=saved.parent, input_dir=str(source), output_dir=str(out))
+    panel.create.value = True
     panel.compress_button.click()
 
     assert COMPLETE_MESSAGE in panel.status.value
@@ -115,8 +120,9 @@ def test_an_unwritable_output_folder_is_a_status_message(saved, folders, monkeyp
     source, out = folders
     monkeypatch.setattr("aelib.study.panel.os.access", lambda path, mode: False)  # as for a user without rights
     with pytest.raises(AelibError, match="cannot write to"):
-        check_output_folder(str(out), str(source))
+        check_output_folder(str(out), str(source), create=True)
     panel = CompressPanel(models_dir=saved.parent, input_dir=str(source), output_dir=str(out))
+    panel.create.value = True
     assert "cannot write to" in panel.output_note.value
     panel.model_path.value = str(saved)
     panel.compress_button.click()
@@ -179,3 +185,99 @@ def test_the_panel_lists_and_codes_with_an_exported_hyperprior_model(tmp_path):
     assert run.method == "hyper_tiny (hyperprior)"
     assert run.results[0].decoded.shape == run.results[0].original.shape
     assert (tmp_path / "out" / "aec" / "face.aec").read_bytes()[4] == 3
+
+
+def test_the_output_folder_is_never_the_root_the_home_folder_a_folder_of_other_files_or_one_holding_the_input(
+    folders, tmp_path, monkeypatch
+):
+    source, out = folders
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    refusals = {
+        "/": "filesystem root",
+        str(home): "home folder",
+        "~": "home folder",
+        str(tmp_path): "holds the input folder",  # also holds other files
+        str(source.parent.parent): "holds the input folder",
+        str(source / "holiday"): "outside the input folder",
+    }
+    for folder, reason in refusals.items():
+        with pytest.raises(AelibError, match=reason):
+            check_output_folder(folder, str(source), create=True)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "notes").mkdir(parents=True)
+    with pytest.raises(AelibError, match=r"holds other files \(notes\)"):
+        check_output_folder(str(elsewhere), str(source), create=True)
+    with pytest.raises(AelibError, match="does not exist"):
+        check_output_folder(str(out), str(source))
+    assert check_output_folder(str(out), str(source), create=True) == out.resolve()
+    (out / "aec").mkdir(parents=True)  # an earlier run's folder is fine
+    assert check_output_folder(str(out), str(source)) == out.resolve()
+
+
+def test_every_prefix_of_a_path_typed_character_by_character_is_refused(folders, saved):
+    """A click at any moment of typing the output path writes nothing: only the whole path is accepted."""
+    source, out = folders
+    out.mkdir()
+    panel = CompressPanel(models_dir=saved.parent, input_dir=str(source))
+    typed = str(out)
+    for end in range(1, len(typed)):
+        panel.output_dir.value = typed[:end]
+        panel.compress_button.click()
+        assert "#b00020" in panel.status.value, typed[:end]
+    panel.output_dir.value = typed
+    panel.compress_button.click()
+    assert COMPLETE_MESSAGE in panel.status.value
+    assert sorted(p.name for p in out.iterdir()) == ["aec", "decoded"]
+    assert not panel.compress_button.disabled  # enabled again once the work is done
+
+
+def test_a_folder_scan_stops_early_and_a_huge_input_folder_is_refused(tmp_path, monkeypatch):
+    from aelib.study import panel as panel_module
+
+    folder = tmp_path / "many"
+    (folder / "a" / "b" / "c" / "d" / "e").mkdir(parents=True)
+    for index in range(12):
+        (folder / f"{index:02d}.png").write_bytes(b"")
+    (folder / "a" / "b" / "c" / "d" / "deep.png").write_bytes(b"")  # 4 levels down: seen
+    (folder / "a" / "b" / "c" / "d" / "e" / "deeper.png").write_bytes(b"")  # 5 levels down: not looked at
+    found = panel_module.scan_images(folder, limit=100)
+    assert len(found) == 13 and folder / "a" / "b" / "c" / "d" / "deep.png" in found
+    assert len(panel_module.scan_images(folder, limit=5)) == 6  # stops once it has more than the limit
+    monkeypatch.setattr(panel_module, "SCAN_LIMIT", 5)
+    with pytest.raises(AelibError, match="more than 5 images"):
+        panel_module.check_input_folder(str(folder))
+
+
+def test_an_uploaded_image_is_coded_in_memory_and_compared_with_jpeg(saved, photos, tmp_path, monkeypatch):
+    import datetime
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    buffer = io.BytesIO()
+    Image.fromarray(photos[0]).save(buffer, format="PNG")
+    panel = CompressPanel(models_dir=saved.parent)
+    upload = {
+        "name": "mine.png",
+        "type": "image/png",
+        "size": buffer.tell(),
+        "content": memoryview(buffer.getvalue()),
+        "last_modified": datetime.datetime(2026, 12, 5, tzinfo=datetime.timezone.utc),
+    }
+    panel.upload.value = (upload,)
+    assert COMPLETE_MESSAGE in panel.status.value and "mine.png" in panel.status.value
+    assert panel.upload_result.value.count("<img") == 3  # the upload, its reconstruction and JPEG
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    panel.upload.value = ({**upload, "name": "notes.png", "content": memoryview(b"not an image")},)
+    assert "#b00020" in panel.status.value and "notes.png" in panel.status.value
+
+
+def test_voila_started_from_the_repository_culls_idle_kernels(monkeypatch):
+    from voila.app import Voila
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    app = Voila()
+    app.load_config_file("voila", path=app.config_file_paths)
+    culling = app.config.MappingKernelManager
+    assert culling.cull_idle_timeout == 600 and culling.cull_interval == 60 and not culling.cull_connected

@@ -7,6 +7,16 @@ The paper's window has Select Model, Select Input Folder, Select Output Folder,
 that raise :class:`aelib.errors.AelibError` with one line, which the panel shows
 in its status line. The input folder is only read; outputs go to
 ``OUTPUT/aec/`` and ``OUTPUT/decoded/``, keeping the input's layout.
+
+The panel never writes outside the folder the user chose. A folder field
+takes its value when the user presses Enter or leaves the field (not at every
+keystroke), and "Compress" checks the value as it is then. An output folder
+must be empty, hold only an earlier run's ``aec/`` and ``decoded/``, or be new
+with "create the folder" ticked (the tick clears whenever the path changes), so
+a half-typed path is refused: its prefixes are the filesystem root, the home
+folder, folders holding other files, or folders that do not exist. Folder
+scans stop at :data:`SCAN_LIMIT` images and :data:`SCAN_DEPTH` levels. An
+uploaded image is coded in memory and shown; nothing of it is written.
 """
 
 from __future__ import annotations
@@ -25,14 +35,20 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from aelib.config import ENTROPY_SUFFIX
-from aelib.data import list_images, read_image
+from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS
+from aelib.data import read_image
 from aelib.errors import AelibError, InputError
 from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 from aelib.outputs import atomic_output, refuse_overwrite
 
 COMPLETE_MESSAGE = "Compression is complete!"
 THUMBNAIL_SIDE = 192
+SCAN_LIMIT = 1000
+"""The most images a folder field counts, and the most an input folder may hold: a larger one is refused."""
+SCAN_DEPTH = 4
+"""The deepest sub-folder level a folder field looks into."""
+OUTPUT_SUBFOLDERS = ("aec", "decoded")
+"""What the panel writes into its output folder; an existing output folder may hold these and nothing else."""
 
 
 @dataclass(frozen=True)
@@ -170,24 +186,80 @@ def best_model(choices: list[ModelChoice]) -> ModelChoice | None:
     return choices[0] if choices else None
 
 
+def scan_images(folder: Path, limit: int = SCAN_LIMIT, depth: int = SCAN_DEPTH) -> list[Path]:
+    """Image files below folder, sorted: at most limit + 1 of them, at most depth sub-folder levels down.
+
+    Stops as soon as it has found more than limit, so a field holding "/" answers at once.
+    """
+    found, pending = [], [(folder, 0)]
+    while pending and len(found) <= limit:
+        current, level = pending.pop()
+        try:
+            entries = sorted(os.scandir(current), key=lambda entry: entry.name, reverse=True)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if level < depth:
+                        pending.append((Path(entry.path), level + 1))
+                elif Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS and entry.is_file():
+                    found.append(Path(entry.path))
+                    if len(found) > limit:
+                        break
+            except OSError:
+                continue
+    return sorted(found)
+
+
 def check_input_folder(folder: str) -> list[Path]:
-    """The images below folder; a one-line error when there is none or no folder."""
+    """The images below folder (:func:`scan_images`); a one-line error when there is none, no folder, or too many."""
     if not folder.strip():
         raise InputError("choose an input folder")
-    return list_images(Path(folder).expanduser())
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise InputError(f"image folder not found: {path}" if not path.exists() else f"not a folder: {path}")
+    paths = scan_images(path)
+    if not paths:
+        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {path} (looked {SCAN_DEPTH} levels down)")
+    if len(paths) > SCAN_LIMIT:
+        raise InputError(f"more than {SCAN_LIMIT:,} images below {path}: choose a smaller folder")
+    return paths
 
 
-def check_output_folder(folder: str, input_folder: str) -> Path:
-    """The output folder, if it can be written and lies outside the input folder (which is never changed)."""
+def check_output_folder(folder: str, input_folder: str, create: bool = False) -> Path:
+    """The output folder, if the panel may write into it; a one-line error saying why not.
+
+    Refused: the filesystem root, the home folder, the input folder, a folder
+    inside it or holding it, a folder holding anything but an earlier run's
+    :data:`OUTPUT_SUBFOLDERS`, a file, a place that cannot be written, and a
+    folder that does not exist unless create is set (the panel's "create the
+    folder" tick).
+    """
     if not folder.strip():
         raise InputError("choose an output folder")
     output = Path(folder).expanduser().resolve()
+    if output == Path(output.anchor):
+        raise InputError("the output folder cannot be the filesystem root; choose a folder of its own")
+    if output == Path.home().resolve():
+        raise InputError("the output folder cannot be your home folder; choose a folder of its own")
     if input_folder.strip():
         source = Path(input_folder).expanduser().resolve()
         if output == source or source in output.parents:
             raise InputError("the output folder must lie outside the input folder, which is never changed")
+        if output in source.parents:
+            raise InputError("the output folder holds the input folder; choose a folder outside it")
     if output.exists() and not output.is_dir():
         raise InputError(f"the output is a file, not a folder: {output}")
+    if output.is_dir():
+        others = sorted(entry.name for entry in os.scandir(output) if entry.name not in OUTPUT_SUBFOLDERS)
+        if others:
+            raise InputError(
+                f"{output} holds other files ({', '.join(others[:3])}{' …' if len(others) > 3 else ''}); "
+                "choose an empty folder or one the panel wrote before"
+            )
+    elif not create:
+        raise InputError(f"{output} does not exist; tick 'create the folder' to make it")
     existing = next((p for p in (output, *output.parents) if p.exists()), None)
     if existing is None or not os.access(existing, os.W_OK):
         raise InputError(f"cannot write to {output}")
@@ -208,6 +280,7 @@ def compress_folder(
     output_dir: str | Path,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    create: bool = True,
 ) -> CompressionRun:
     """Compresses every image of input_dir into ``.aec`` files and decodes them to PNG.
 
@@ -218,6 +291,7 @@ def compress_folder(
         output_dir: where ``aec/`` and ``decoded/`` are written.
         overwrite: replace outputs that exist (otherwise nothing is written and an error says why).
         progress: called with (done, total) after each image.
+        create: make output_dir when it does not exist (the panel passes its "create the folder" tick).
 
     Returns:
         The images with their decoded versions and sizes.
@@ -228,7 +302,7 @@ def compress_folder(
 
     input_dir = Path(input_dir).expanduser().resolve()
     paths = check_input_folder(str(input_dir))
-    output_dir = check_output_folder(str(output_dir), str(input_dir))
+    output_dir = check_output_folder(str(output_dir), str(input_dir), create)
     codec = load_any_codec(model_path)
     planned = output_paths(paths, input_dir, output_dir)
     refuse_overwrite([p for pair in planned for p in pair], overwrite)
@@ -246,6 +320,24 @@ def compress_folder(
         if progress is not None:
             progress(done, len(paths))
     return CompressionRun(model_method(codec), results, output_dir)
+
+
+def compress_upload(model_path: str | Path, name: str, content: bytes) -> CompressionRun:
+    """One uploaded image through the codec, in memory: nothing is written.
+
+    Raises:
+        AelibError: the bytes are not an image the codec can take, or the model cannot be loaded.
+    """
+    from aelib.codec.codec import decode_any, encode_any, load_any_codec
+    from aelib.study.evaluate import model_method
+
+    image = read_image(name, content=content)
+    codec = load_any_codec(model_path)
+    start = time.perf_counter()
+    data = encode_any(image, codec)
+    decoded = decode_any(data, codec)
+    result = ImageResult(name, image, decoded, len(data), time.perf_counter() - start)
+    return CompressionRun(model_method(codec), [result], Path("(in memory)"))
 
 
 def compare_with_jpeg(run: CompressionRun) -> CompressionRun:
@@ -356,14 +448,25 @@ class CompressPanel:
             style={"description_width": "110px"},
         )
         self.model_path = widgets.Text(value=model, placeholder="or a path to a .keras model", description="Model path")
+        # continuous_update=False: a field takes its value on Enter or when the user leaves it, so typing
+        # never waits for a folder scan and a click acts on the path as shown, not on a half-typed one.
         self.input_dir = widgets.Text(
-            value=input_dir, description="Input Folder", placeholder="folder of images", **wide
+            value=input_dir,
+            description="Input Folder",
+            placeholder="folder of images (Enter to check it)",
+            continuous_update=False,
+            **wide,
         )
         self.input_note = widgets.HTML()
         self.output_dir = widgets.Text(
-            value=output_dir, description="Output Folder", placeholder="where results go", **wide
+            value=output_dir,
+            description="Output Folder",
+            placeholder="an empty or new folder (Enter to check it)",
+            continuous_update=False,
+            **wide,
         )
         self.output_note = widgets.HTML()
+        self.create = widgets.Checkbox(value=False, description="create the folder", indent=False)
         self.overwrite = widgets.Checkbox(value=False, description="replace existing results")
         buttons = {"layout": widgets.Layout(width="220px")}
         self.compress_button = widgets.Button(description="Compress & Show Results", button_style="primary", **buttons)
@@ -372,8 +475,12 @@ class CompressPanel:
         self.status = widgets.HTML(value="Choose a model, an input folder and an output folder.")
         self.gallery = widgets.HTML()
         self.summary = widgets.Output()
-        for field_widget in (self.input_dir, self.output_dir):
-            field_widget.observe(self._validate, names="value")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload an image")
+        self.upload_result = widgets.HTML()
+        self.input_dir.observe(self._validate, names="value")
+        self.output_dir.observe(self._output_changed, names="value")
+        self.create.observe(self._validate, names="value")
+        self.upload.observe(self.on_upload, names="value")
         self.compress_button.on_click(self.on_compress)
         self.compare_button.on_click(self.on_compare)
         self._validate()
@@ -381,11 +488,14 @@ class CompressPanel:
             [
                 widgets.HBox([self.model_picker, self.model_path]),
                 widgets.HBox([self.input_dir, self.input_note]),
-                widgets.HBox([self.output_dir, self.output_note, self.overwrite]),
+                widgets.HBox([self.output_dir, self.create, self.overwrite, self.output_note]),
                 widgets.HBox([self.compress_button, self.compare_button, self.progress]),
                 self.status,
                 self.summary,
                 self.gallery,
+                widgets.HTML("<b>Or compress one image of your own</b> (coded in memory, nothing is written):"),
+                self.upload,
+                self.upload_result,
             ]
         )
 
@@ -408,10 +518,24 @@ class CompressPanel:
         except AelibError as error:
             self.input_note.value = f'<span style="color:#b00020">{html.escape(str(error))}</span>'
         try:
-            check_output_folder(self.output_dir.value, self.input_dir.value)
+            check_output_folder(self.output_dir.value, self.input_dir.value, self.create.value)
             self.output_note.value = "ok"
         except AelibError as error:
             self.output_note.value = f'<span style="color:#b00020">{html.escape(str(error))}</span>'
+
+    def _output_changed(self, change=None) -> None:
+        """A new output path asks anew whether to create it: a tick given for one path never makes another."""
+        if self.create.value:
+            self.create.value = False  # revalidates through its observer
+        else:
+            self._validate()
+
+    def _busy(self, busy: bool) -> None:
+        """Buttons off while the kernel works, so that no click waits in the queue with an old value."""
+        self.compress_button.disabled = busy
+        self.upload.disabled = busy
+        if busy:
+            self.compare_button.disabled = True
 
     def _set_progress(self, done: int, total: int) -> None:
         self.progress.max = total
@@ -426,6 +550,7 @@ class CompressPanel:
             self._say("choose a model", error=True)
             return
         self._say("Compressing …")
+        self._busy(True)
         try:
             self.run = compress_folder(
                 self.selected_model(),
@@ -433,14 +558,44 @@ class CompressPanel:
                 self.output_dir.value,
                 self.overwrite.value,
                 self._set_progress,
+                create=self.create.value,
             )
         except AelibError as error:
             self._say(str(error), error=True)
             return
+        finally:
+            self._busy(False)
         self.gallery.value = gallery_html(self.run)
         self._show_summary()
         self.compare_button.disabled = False
         self._say(f"{COMPLETE_MESSAGE} {totals_line(self.run)}")
+
+    def on_upload(self, change=None) -> None:
+        """An uploaded image: coded with the chosen model in memory, shown beside SSIM-matched JPEG."""
+        if not self.upload.value:
+            return
+        upload = self.upload.value[0]
+        self.upload_result.value = ""
+        if not self.selected_model():
+            self._say("choose a model", error=True)
+            return
+        self._say(f"Compressing {upload['name']} …")
+        self._busy(True)
+        try:
+            run = compress_upload(self.selected_model(), upload["name"], bytes(upload["content"]))
+            compare_with_jpeg(run)
+        except AelibError as error:
+            self._say(str(error), error=True)
+            return
+        finally:
+            self._busy(False)
+        self.upload_result.value = gallery_html(run)
+        result, jpeg = run.results[0], run.jpeg_results[0]
+        self._say(
+            f"{COMPLETE_MESSAGE} {upload['name']}: {result.compressed_bytes:,} bytes, "
+            f"{result.metrics['bits_per_pixel']:.3f} bpp, PSNR {result.metrics['psnr']:.2f} dB; "
+            f"JPEG q{run.jpeg_quality} at the same SSIM: {jpeg.compressed_bytes:,} bytes"
+        )
 
     def on_compare(self, _button=None) -> None:
         """ "Compare with JPEG": adds SSIM-matched JPEG to the gallery, the table and a chart."""
