@@ -12,9 +12,9 @@ handler); :func:`show_progress` prints the lines on standard output, as the CLI
 and the notebooks do.
 """
 
-import importlib
-import logging
-import sys
+import importlib as _importlib
+import logging as _logging
+import sys as _sys
 
 from aelib.config import IMAGE_SIZE, PAPER_DEPTHS, PAPER_JPEG_QUALITIES, LossWeights, TrainConfig
 from aelib.data import Dataset, embedded_crops, load_dataset, load_folder, read_image
@@ -31,26 +31,26 @@ from aelib.measure.baselines import (
 )
 from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim
 
-logging.getLogger("aelib").addHandler(logging.NullHandler())
+_logging.getLogger("aelib").addHandler(_logging.NullHandler())
 
 
-class _CurrentStdout(logging.StreamHandler):
+class _CurrentStdout(_logging.StreamHandler):
     """Writes each record to sys.stdout as it is at that moment (Jupyter and pytest replace it)."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stdout  # not setStream(), which flushes the previous stream, perhaps closed by now
+    def emit(self, record: _logging.LogRecord) -> None:
+        self.stream = _sys.stdout  # not setStream(), which flushes the previous stream, perhaps closed by now
         super().emit(record)
 
 
-def show_progress(level: int = logging.INFO) -> None:
+def show_progress(level: int = _logging.INFO) -> None:
     """Prints aelib's progress lines on standard output from now on (an application's choice, not the library's).
 
     Silence them again with ``logging.getLogger("aelib").setLevel(logging.WARNING)``.
     """
-    logger = logging.getLogger("aelib")
+    logger = _logging.getLogger("aelib")
     if not any(isinstance(handler, _CurrentStdout) for handler in logger.handlers):
         handler = _CurrentStdout()
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(_logging.Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
@@ -87,8 +87,13 @@ _LAZY = {
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(_importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'aelib' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API, the names imported on first use included (``dir(aelib)``, tab completion)."""
+    return sorted(__all__)
 
 
 __all__ = [

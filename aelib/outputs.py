@@ -67,12 +67,15 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             temporary.unlink(missing_ok=True)
 
 
-def refuse_overwrite(paths: Iterable[Path], force: bool) -> None:
-    """Raises a one-line error naming the first existing path (and how many more), unless force."""
+def refuse_overwrite(paths: Iterable[Path], force: bool, how: str = "pass --force to overwrite") -> None:
+    """Raises a one-line error naming the first existing path (and how many more), unless force.
+
+    how: what the user does to overwrite, in the words of the interface they use.
+    """
     existing = [str(p) for p in paths if Path(p).exists()]
     if existing and not force:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise InputError(f"{existing[0]}{more} already exist(s); pass --force to overwrite")
+        raise InputError(f"{existing[0]}{more} already exist(s); {how}")
 
 
 def progress_bar(

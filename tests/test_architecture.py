@@ -133,3 +133,12 @@ def test_importing_aelib_changes_no_environment_variable_and_adds_only_a_null_ha
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "quiet\n" and result.stderr == ""
+
+
+def test_dir_of_aelib_is_its_public_api_names_imported_on_first_use_included():
+    import aelib
+
+    names = dir(aelib)
+    assert {"encode", "decode", "load_codec_model", "load_hyper_codec", "compress_files"} <= set(names)
+    assert not {"os", "sys", "importlib", "logging"} & set(names)
+    assert all(callable(getattr(aelib, name)) or name.isupper() for name in names if name[0].islower())

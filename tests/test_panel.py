@@ -87,6 +87,7 @@ def test_existing_results_are_kept_unless_replace_is_ticked(saved, folders):
     panel = CompressPanel(models_dir=saved.parent, input_dir=str(source), output_dir=str(out))
     panel.compress_button.click()
     assert "already exist" in panel.status.value and "aelib-status" in panel.status.value
+    assert "tick &#x27;replace existing results&#x27;" in panel.status.value  # the panel's words, not the CLI's
     assert (out / "aec" / "a.aec").stat().st_mtime_ns == stamp
     panel.overwrite.value = True
     panel.compress_button.click()
@@ -281,3 +282,15 @@ def test_voila_started_from_the_repository_culls_idle_kernels(monkeypatch):
     app.load_config_file("voila", path=app.config_file_paths)
     culling = app.config.MappingKernelManager
     assert culling.cull_idle_timeout == 600 and culling.cull_interval == 60 and not culling.cull_connected
+
+
+def test_a_gdn_factorized_model_is_named_for_what_it_is(images):
+    import keras
+
+    from aelib.codec.codec import make_codec_model
+    from aelib.nn.models import build_gdn_autoencoder
+    from aelib.study.evaluate import model_method
+
+    keras.utils.set_random_seed(3)
+    codec = make_codec_model(build_gdn_autoencoder(4, 4, name="rd_mse_0.018"), images[:4])
+    assert model_method(codec) == "rd_mse_0.018 (GDN, factorized)"  # not the paper's "4-layer"

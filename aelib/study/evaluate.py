@@ -23,7 +23,8 @@ from aelib.codec.codec import CodecModel, decode, encode, latent_shape_for
 from aelib.config import MATCHED_JPEG_SUFFIX, PAPER_JPEG_QUALITIES, PAPER_TABLE_1
 from aelib.measure.baselines import encode_with_codec, match_jpeg_quality
 from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim
-from aelib.nn.models import depth_of
+from aelib.nn.layers import GDN
+from aelib.nn.models import depth_of, encoder_of
 from aelib.outputs import progress_bar
 
 
@@ -43,9 +44,16 @@ class Evaluation:
 
 
 def model_method(codec) -> str:
-    """The name of a model's rows in every table: "{depth}-layer", as in the paper's Table 1; a hyperprior's name."""
+    """The name of a model's rows in every table.
+
+    "{depth}-layer" for the paper's autoencoders, as in its Table 1; "NAME (GDN, factorized)" for a GDN
+    factorized-prior model (a rate–distortion family member, whose four convolutions are no "4-layer"
+    model of the paper); "NAME (hyperprior)" for a hyperprior codec.
+    """
     if not isinstance(codec, CodecModel):
         return f"{codec.network.name} (hyperprior)"
+    if any(isinstance(layer, GDN) for layer in encoder_of(codec.autoencoder).layers):
+        return f"{codec.autoencoder.name} (GDN, factorized)"
     return f"{depth_of(codec.autoencoder)}-layer"
 
 

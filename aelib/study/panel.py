@@ -305,7 +305,7 @@ def compress_folder(
     output_dir = check_output_folder(str(output_dir), str(input_dir), create)
     codec = load_any_codec(model_path)
     planned = output_paths(paths, input_dir, output_dir)
-    refuse_overwrite([p for pair in planned for p in pair], overwrite)
+    refuse_overwrite([p for pair in planned for p in pair], overwrite, "tick 'replace existing results' to overwrite")
     results = []
     for done, (path, (aec_path, png_path)) in enumerate(zip(paths, planned), start=1):
         image = read_image(path)
