@@ -59,6 +59,13 @@ class Dataset:
 CONVERSION_STRIP_ROWS = 512
 
 
+def has_transparency(image: Image.Image) -> bool:
+    """Whether any pixel of image is less than fully opaque (an alpha channel of 255 everywhere is none)."""
+    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
+        return False
+    return image.convert("RGBA").getchannel("A").getextrema()[0] < 255
+
+
 def to_rgb_uint8(image: Image.Image) -> np.ndarray:
     """Converts a Pillow image of any mode to an (H, W, 3) uint8 array.
 
@@ -130,7 +137,9 @@ def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int
         return image.height, image.width
 
 
-def read_image(path: str | Path, max_pixels: int = MAX_PIXELS, content: bytes | None = None) -> np.ndarray:
+def read_image(
+    path: str | Path, max_pixels: int = MAX_PIXELS, content: bytes | None = None, transparency: str = "white"
+) -> np.ndarray:
     """Reads one image file as an (H, W, 3) uint8 array.
 
     Args:
@@ -138,12 +147,23 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS, content: bytes | 
         max_pixels: refuse images with more pixels than this before decoding
             them (Pillow's own decompression-bomb limit, 179 MP, applies too).
         content: the file's bytes, when they have been read already; path is then only its name.
+        transparency: what becomes of pixels that are not fully opaque: "white", composited over white
+            (data sets, whose images are pictures to learn from); "refuse", a one-line error (the codec,
+            whose files hold no alpha channel and must not drop one silently).
 
     Raises:
-        AelibError: the file is missing, empty, not an image, corrupt, or too large.
+        AelibError: the file is missing, empty, not an image, corrupt, or too large; or transparent,
+            when transparency is "refuse".
     """
+    if transparency not in ("white", "refuse"):
+        raise InputError(f"transparency must be 'white' or 'refuse', got {transparency!r}")
     with _opened(Path(path), max_pixels, content) as image:
         image.load()
+        if transparency == "refuse" and has_transparency(image):
+            raise InputError(
+                f"{path} has transparent pixels, and .aec files hold no alpha channel; "
+                "flatten it onto a background first (e.g. convert in.png -background white -flatten out.png)"
+            )
         return to_rgb_uint8(image)
 
 

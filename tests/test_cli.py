@@ -366,3 +366,13 @@ def test_a_command_whose_extra_is_missing_says_which_to_install(photo_folder, tm
     result = subprocess.run([sys.executable, "-c", _WITHOUT, "pandas", *evaluate], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "needs pandas, which the study extra installs: pip install 'aelib[study]'" in result.stderr
+
+
+def test_a_transparent_png_is_named_and_skipped_the_rest_of_the_batch_is_written(photo_folder, tmp_path):
+    model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
+    rgba = np.dstack([np.asarray(Image.open(photo_folder / "a.png")), np.full((64, 64), 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(photo_folder / "logo.png")
+    result = _run("compress", str(photo_folder), "--model", str(model), "--out", str(tmp_path / "aec"))
+    assert result.returncode == 1
+    assert "logo.png has transparent pixels" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "aec").rglob("*.aec")) == ["a.aec", "b.aec"]

@@ -140,3 +140,22 @@ def test_a_folder_test_set_keeps_its_layout_and_sizes(tmp_path, photos):
     second = load_test_set(tmp_path / "My Set")
     assert second.name == "my_set"
     assert second.names == ("a.png", "inner/b.png") and second.images[1].shape == (40, 64, 3)
+
+
+def test_the_codec_refuses_transparent_pixels_in_one_line_but_takes_an_opaque_alpha_channel(tmp_path):
+    from aelib.data import read_image
+    from aelib.errors import AelibError
+
+    rgba = np.full((16, 16, 4), 200, np.uint8)
+    rgba[..., 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "opaque.png")
+    assert np.array_equal(read_image(tmp_path / "opaque.png", transparency="refuse"), rgba[..., :3])
+    rgba[0, 0, 3] = 254  # one pixel, barely see-through
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "glass.png")
+    with pytest.raises(AelibError, match="glass.png has transparent pixels.*no alpha channel"):
+        read_image(tmp_path / "glass.png", transparency="refuse")
+    assert read_image(tmp_path / "glass.png").shape == (16, 16, 3)  # data sets composite over white
+    grey_alpha = Image.fromarray(np.zeros((8, 8, 2), np.uint8), "LA")
+    grey_alpha.save(tmp_path / "la.png")
+    with pytest.raises(AelibError, match="transparent"):
+        read_image(tmp_path / "la.png", transparency="refuse")

@@ -282,7 +282,7 @@ def compress_files(
         zip(readable, contents), len(readable), "compressing", "img", leave=True
     ):
         try:
-            image = read_image(source, max_pixels, content)
+            image = read_image(source, max_pixels, content, transparency="refuse")
             data = encode_any(image, codec, quality, target_bpp)
         except AelibError as error:
             if stop_on_error:

@@ -308,7 +308,7 @@ def compress_folder(
     refuse_overwrite([p for pair in planned for p in pair], overwrite, "tick 'replace existing results' to overwrite")
     results = []
     for done, (path, (aec_path, png_path)) in enumerate(zip(paths, planned), start=1):
-        image = read_image(path)
+        image = read_image(path, transparency="refuse")
         start = time.perf_counter()
         data = encode_any(image, codec)
         decoded = decode_any(data, codec)
@@ -331,7 +331,7 @@ def compress_upload(model_path: str | Path, name: str, content: bytes) -> Compre
     from aelib.codec.codec import decode_any, encode_any, load_any_codec
     from aelib.study.evaluate import model_method
 
-    image = read_image(name, content=content)
+    image = read_image(name, content=content, transparency="refuse")
     codec = load_any_codec(model_path)
     start = time.perf_counter()
     data = encode_any(image, codec)
