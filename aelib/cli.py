@@ -363,12 +363,14 @@ def _info(args: argparse.Namespace) -> None:
             raise InputError(f"{path}: {error}") from None
         if isinstance(header, Header3):
             level, eighths = divmod(header.quality, 8)
+            channels = 1 if header.grey else 3
             print(
-                f"{path}: .aec v3, {KINDS[header.kind]} model {header.fingerprint}, image {header.width}x"
-                f"{header.height} (width x height), quality {header.quality} (gain level {level} + {eighths}/8), "
+                f"{path}: .aec v3, {KINDS[header.kind]} model {header.fingerprint}, "
+                f"{'grey ' if header.grey else ''}image {header.width}x{header.height} (width x height), "
+                f"quality {header.quality} (gain level {level} + {eighths}/8), "
                 f"payload {len(data) - header_size(data)} bytes (CRC32 {header.crc32:08x}), file {len(data)} bytes = "
                 f"{bits_per_pixel(header.height, header.width, len(data)):.3f} bpp, "
-                f"ratio {compression_ratio(header.height, header.width, len(data)):.2f}"
+                f"ratio {compression_ratio(header.height, header.width, len(data), channels):.2f}"
             )
             continue
         h, w, c = header.latent_shape

@@ -137,10 +137,18 @@ def image_size(path: str | Path, max_pixels: int = MAX_PIXELS) -> tuple[int, int
         return image.height, image.width
 
 
+GREY_MODES = ("1", "L", "I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+"""Pillow modes of one-channel images (bilevel, 8-bit, 16- and 32-bit integer, float)."""
+
+
 def read_image(
-    path: str | Path, max_pixels: int = MAX_PIXELS, content: bytes | None = None, transparency: str = "white"
+    path: str | Path,
+    max_pixels: int = MAX_PIXELS,
+    content: bytes | None = None,
+    transparency: str = "white",
+    keep_grey: bool = False,
 ) -> np.ndarray:
-    """Reads one image file as an (H, W, 3) uint8 array.
+    """Reads one image file as an (H, W, 3) uint8 array, or (H, W) for a grey one when keep_grey.
 
     Args:
         path: an image file Pillow can read (named in errors).
@@ -150,6 +158,8 @@ def read_image(
         transparency: what becomes of pixels that are not fully opaque: "white", composited over white
             (data sets, whose images are pictures to learn from); "refuse", a one-line error (the codec,
             whose files hold no alpha channel and must not drop one silently).
+        keep_grey: return a one-channel image (:data:`GREY_MODES`) as (H, W), so that the codec can say it is
+            grey and it comes back grey; otherwise grey is repeated into R, G and B.
 
     Raises:
         AelibError: the file is missing, empty, not an image, corrupt, or too large; or transparent,
@@ -164,7 +174,9 @@ def read_image(
                 f"{path} has transparent pixels, and .aec files hold no alpha channel; "
                 "flatten it onto a background first (e.g. convert in.png -background white -flatten out.png)"
             )
-        return to_rgb_uint8(image)
+        grey = keep_grey and image.mode in GREY_MODES
+        pixels = to_rgb_uint8(image)
+        return np.ascontiguousarray(pixels[..., 0]) if grey else pixels
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -50,7 +50,8 @@ def parse_header(data: bytes) -> dict:
         "fingerprint": fingerprint.hex(),
         "height": height,
         "width": width,
-        "quality": quality,
+        "quality": quality & 0x7F,
+        "grey": bool(quality & 0x80),
     }
 
 

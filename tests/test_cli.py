@@ -376,3 +376,22 @@ def test_a_transparent_png_is_named_and_skipped_the_rest_of_the_batch_is_written
     assert result.returncode == 1
     assert "logo.png has transparent pixels" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in (tmp_path / "aec").rglob("*.aec")) == ["a.aec", "b.aec"]
+
+
+def test_a_grey_png_comes_back_a_grey_png_and_its_ratio_is_against_8_bits(tmp_path, photos):
+    model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(photos[2].mean(axis=-1).astype(np.uint8), "L").save(folder / "grey.png")
+    result = _run("compress", str(folder), "--model", str(model), "--out", str(tmp_path / "aec"))
+    assert result.returncode == 0, result.stderr
+    size = (tmp_path / "aec" / "grey.aec").stat().st_size
+    assert f"ratio {64 * 64 / size:.2f}" in result.stdout  # 8-bit grey, not 24-bit RGB
+    info = _run("info", str(tmp_path / "aec" / "grey.aec"))
+    assert "grey image 64x64" in info.stdout
+    result = _run(
+        "decompress", str(tmp_path / "aec"), "--out", str(tmp_path / "png"), "--models-dir", str(model.parent)
+    )
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "png" / "grey.png") as decoded:
+        assert decoded.mode == "L" and decoded.size == (64, 64)

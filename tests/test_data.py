@@ -159,3 +159,16 @@ def test_the_codec_refuses_transparent_pixels_in_one_line_but_takes_an_opaque_al
     grey_alpha.save(tmp_path / "la.png")
     with pytest.raises(AelibError, match="transparent"):
         read_image(tmp_path / "la.png", transparency="refuse")
+
+
+@pytest.mark.parametrize("mode", ["L", "I;16"])
+def test_a_grey_image_can_be_read_as_one_channel(tmp_path, mode):
+    from aelib.data import read_image
+
+    values = np.arange(64, dtype=np.uint16).reshape(8, 8) * (1 if mode == "L" else 257)
+    Image.fromarray(values.astype(np.uint8) if mode == "L" else values).save(tmp_path / "grey.png")  # uint16: I;16
+    kept = read_image(tmp_path / "grey.png", keep_grey=True)
+    assert kept.shape == (8, 8) and np.array_equal(kept, np.arange(64, dtype=np.uint8).reshape(8, 8))
+    assert read_image(tmp_path / "grey.png").shape == (8, 8, 3)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "black.png")
+    assert read_image(tmp_path / "black.png", keep_grey=True).shape == (8, 8, 3)  # RGB stays RGB, even if grey-looking

@@ -97,3 +97,19 @@ def test_size_bombs_are_refused_under_a_memory_limit(saved):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "30"
+
+
+def test_bit_7_of_the_quality_byte_says_grey_and_leaves_the_quality_as_it_was():
+    from reference_decoder import parse_header
+
+    from aelib.codec.format import MAX_QUALITY_3, read_header_3
+
+    payload = b"\5" * 20
+    colour = pack_file_3("01234567", KIND_HYPERPRIOR, 30, 40, 24, payload)
+    grey = pack_file_3("01234567", KIND_HYPERPRIOR, 30, 40, 24, payload, grey=True)
+    assert grey[14] == colour[14] | 0x80 and grey[19:] == colour[19:]  # docs/format.md: offset 14, bit 7
+    assert (read_header_3(grey).quality, read_header_3(grey).grey) == (24, True)
+    assert (read_header_3(colour).quality, read_header_3(colour).grey) == (24, False)
+    assert parse_header(grey)["quality"] == 24 and parse_header(grey)["grey"]  # the second decoder, from the docs
+    with pytest.raises(AelibError, match="quality 128"):
+        pack_file_3("01234567", KIND_HYPERPRIOR, 30, 40, MAX_QUALITY_3 + 1, payload)

@@ -269,3 +269,15 @@ def test_truncated_and_altered_files_end_in_an_aelib_error(golden):
             hyper.decode(bytes(altered), codec)
         except AelibError:
             pass
+
+
+def test_a_grey_image_is_coded_as_its_rgb_repetition_and_decodes_to_one_channel():
+    codec = hyper.load_hyper_codec(MODEL)
+    grey = _images()["odd"].mean(axis=-1).astype(np.uint8)
+    data = hyper.encode(grey, codec, 8)
+    as_colour = hyper.encode(np.repeat(grey[..., None], 3, axis=-1), codec, 8)
+    assert data[HEADER_3.size :] == as_colour[HEADER_3.size :] and data[14] == as_colour[14] | 0x80
+    decoded = hyper.decode(data, codec)
+    assert decoded.shape == grey.shape and decoded.dtype == np.uint8
+    colour = hyper.decode(as_colour, codec).astype(np.float64)
+    assert np.array_equal(decoded, np.rint(colour.mean(axis=-1)).astype(np.uint8))

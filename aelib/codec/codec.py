@@ -377,17 +377,19 @@ def has_qualities(codec) -> bool:
 
 
 def encode_any(image: np.ndarray, codec, quality: int | None = None, target_bpp: float | None = None) -> bytes:
-    """:func:`encode` for either kind of codec.
+    """:func:`encode` for either kind of codec, of an (H, W, 3) image or a grey (H, W) one.
 
     A hyperprior codec takes a quality setting (0 … qualities − 1; the highest
     when None) or a target rate in bits per pixel; a version-2 codec neither.
+    A hyperprior's file records that a grey image is grey, and it decodes to
+    (H, W); a version-2 file cannot, and decodes to RGB.
     """
     from aelib.codec import hyper
 
     if isinstance(codec, CodecModel):
         if quality is not None or target_bpp is not None:
             raise InputError("this model writes one rate only; --quality and --target-bpp need a hyperprior model")
-        return encode(image, codec)
+        return encode(hyper.as_rgb(image)[0], codec)  # version 2 has no grey flag: a grey image comes back RGB
     if target_bpp is not None:
         return hyper.encode_at_rate(image, codec, target_bpp)
     return hyper.encode(image, codec, codec.qualities - 1 if quality is None else quality)

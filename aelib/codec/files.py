@@ -50,6 +50,7 @@ class FileResult:
         source, output: the file read and the file written.
         height, width: the image's size.
         compressed_bytes: size of the ``.aec`` file.
+        channels: 3, or 1 for a grey image (its ratio is taken against 8 bits per pixel, not 24).
         skipped: the output was already there, complete, and was kept.
         error: why the input could not be coded (nothing was written), or None.
     """
@@ -61,6 +62,7 @@ class FileResult:
     compressed_bytes: int
     skipped: bool = False
     error: str | None = None
+    channels: int = 3
 
     @classmethod
     def failed(cls, source: Path, output: Path, error: Exception | str) -> FileResult:
@@ -72,7 +74,7 @@ class FileResult:
 
     @property
     def compression_ratio(self) -> float:
-        return compression_ratio(self.height, self.width, self.compressed_bytes)
+        return compression_ratio(self.height, self.width, self.compressed_bytes, self.channels)
 
 
 def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
@@ -83,7 +85,8 @@ def write_atomic(path: Path, data: bytes, force: bool = False) -> None:
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """An (H, W, 3) uint8 image as PNG bytes, encoded from the array itself (Pillow would copy a large image first)."""
+    """An (H, W, 3) uint8 image, or a grey (H, W) one, as PNG bytes, encoded from the array itself (Pillow would
+    copy a large image first)."""
     return imagecodecs.png_encode(np.ascontiguousarray(image))
 
 
@@ -144,7 +147,8 @@ def _existing_aec(source: Path, output: Path, codec: CodecModel) -> FileResult:
         raise InputError(
             f"{output} exists, written by model {header.fingerprint}, not {codec.fingerprint}; --force replaces it"
         )
-    return FileResult(source, output, header.height, header.width, len(data), skipped=True)
+    channels = 1 if getattr(header, "grey", False) else 3
+    return FileResult(source, output, header.height, header.width, len(data), skipped=True, channels=channels)
 
 
 def screen_images(
@@ -282,7 +286,7 @@ def compress_files(
         zip(readable, contents), len(readable), "compressing", "img", leave=True
     ):
         try:
-            image = read_image(source, max_pixels, content, transparency="refuse")
+            image = read_image(source, max_pixels, content, transparency="refuse", keep_grey=True)
             data = encode_any(image, codec, quality, target_bpp)
         except AelibError as error:
             if stop_on_error:
@@ -290,7 +294,8 @@ def compress_files(
             results.append(FileResult.failed(source, output, error))
             continue
         write_atomic(output, data, force)
-        results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
+        channels = 1 if image.ndim == 2 else 3
+        results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data), channels=channels))
     return results
 
 
@@ -377,7 +382,8 @@ def decompress_files(
             failed(source, output, error)
             continue
         write_atomic(output, png_bytes(image), force)
-        results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data)))
+        channels = 1 if image.ndim == 2 else 3
+        results.append(FileResult(source, output, image.shape[0], image.shape[1], len(data), channels=channels))
     return results
 
 
@@ -404,11 +410,12 @@ def summary_line(results: list[FileResult]) -> str:
         return f"{len(results)} file(s): none written{failures}"
     total = sum(r.compressed_bytes for r in done)
     pixels = sum(r.height * r.width for r in done)
+    raw = sum(r.height * r.width * r.channels for r in done)  # bytes of the images as 8-bit samples
     skipped = sum(r.skipped for r in done)
     done_before = f" ({skipped} already there, kept)" if skipped else ""
     return (
         f"{len(done)} file(s){done_before}, {total:,} bytes compressed, {8 * total / pixels:.3f} bits per pixel "
-        f"and ratio {24 * pixels / (8 * total):.2f} over all {pixels:,} pixels{failures}"
+        f"and ratio {raw / total:.2f} over all {pixels:,} pixels{failures}"
     )
 
 

@@ -11,7 +11,9 @@ inside the model (the mean–scale hyperprior)::
     6       4     model fingerprint: first 4 bytes of sha256(weights ‖ tables)
     10      2     original height H (1 … 16384)
     12      2     original width W (1 … 16384)
-    14      1     quality: gain level ℓ = q // 8 and eighths q % 8 towards level ℓ + 1
+    14      1     bits 0–6: quality q, gain level ℓ = q // 8 and eighths q % 8 towards level ℓ + 1;
+                  bit 7: the image is grey (one channel): it was coded as R = G = B, and a decoder
+                  writes the rounded mean of the three decoded channels as its one channel
     15      4     CRC32 of bytes 0–14 and the payload
     19      …     payload, to the end of the file (its length is the file's less 19)
 
@@ -87,6 +89,10 @@ FINGERPRINT_BYTES_3 = 4
 CODER_RANS16 = 1
 KIND_HYPERPRIOR = 1
 KINDS = {KIND_HYPERPRIOR: "mean–scale hyperprior"}
+GREY_FLAG = 0x80
+"""Bit 7 of a version-3 file's quality byte: the image is grey."""
+MAX_QUALITY_3 = GREY_FLAG - 1
+"""The highest quality a version-3 file can record (16 gain levels' worth)."""
 CODERS = {CODER_RANS16: "16-bit interleaved rANS"}
 
 
@@ -147,15 +153,19 @@ class Header3:
     width: int
     quality: int
     crc32: int
+    grey: bool = False
     version: int = FORMAT_VERSION_3
 
 
-def pack_file_3(fingerprint: str, kind: int, height: int, width: int, quality: int, payload: bytes) -> bytes:
+def pack_file_3(
+    fingerprint: str, kind: int, height: int, width: int, quality: int, payload: bytes, grey: bool = False
+) -> bytes:
     """The bytes of an ``.aec`` version-3 file: the 19-byte header, checksum included, then the payload."""
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE and 0 <= quality <= 255):
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE and 0 <= quality <= MAX_QUALITY_3):
         raise InputError(f"cannot write a {height}x{width} image at quality {quality} to .aec version 3")
+    quality_byte = quality | (GREY_FLAG if grey else 0)
     fields = HEADER_3.pack(
-        MAGIC, FORMAT_VERSION_3, CODER_RANS16 << 4 | kind, bytes.fromhex(fingerprint), height, width, quality, 0
+        MAGIC, FORMAT_VERSION_3, CODER_RANS16 << 4 | kind, bytes.fromhex(fingerprint), height, width, quality_byte, 0
     )
     crc = _checksum(fields, payload, CHECKSUM_OFFSET_3)
     return fields[:CHECKSUM_OFFSET_3] + crc.to_bytes(4, "big") + payload
@@ -202,7 +212,7 @@ def read_header_3(data: bytes, max_pixels: int = MAX_PIXELS) -> Header3:
         raise FormatError(f".aec format version {version}, not {FORMAT_VERSION_3}")
     if len(data) <= HEADER_3.size:
         raise FormatError(f"truncated: {len(data)} bytes, a version-3 file has at least {HEADER_3.size + 1}")
-    _, _, coder_kind, fingerprint, height, width, quality, crc = HEADER_3.unpack_from(data)
+    _, _, coder_kind, fingerprint, height, width, quality_byte, crc = HEADER_3.unpack_from(data)
     coder, kind = coder_kind >> 4, coder_kind & 0xF
     if _checksum(data, memoryview(data)[HEADER_3.size :], CHECKSUM_OFFSET_3) != crc:
         raise FormatError("CRC32 mismatch: the file is corrupt")
@@ -211,7 +221,8 @@ def read_header_3(data: bytes, max_pixels: int = MAX_PIXELS) -> Header3:
     if kind not in KINDS:
         raise FormatError(f"unknown model kind {kind}; this aelib knows {sorted(KINDS)}")
     _check_image_size(height, width, max_pixels)
-    return Header3(fingerprint.hex(), coder, kind, height, width, quality, crc)
+    quality, grey = quality_byte & MAX_QUALITY_3, bool(quality_byte & GREY_FLAG)
+    return Header3(fingerprint.hex(), coder, kind, height, width, quality, crc, grey)
 
 
 def read_any_header(data: bytes, max_pixels: int = MAX_PIXELS) -> Header | Header3:

@@ -178,6 +178,18 @@ def _check_size(height: int, width: int) -> None:
         )
 
 
+def as_rgb(image: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(the (H, W, 3) image the network codes, whether it is grey): a grey (H, W) image is repeated into R, G, B."""
+    if isinstance(image, np.ndarray) and image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=-1), True
+    return image, False
+
+
+def to_grey(images: np.ndarray) -> np.ndarray:
+    """The one channel of decoded grey images (…, 3): the rounded mean of R, G and B, as uint8."""
+    return np.rint(images.astype(np.float32).mean(axis=-1)).astype(np.uint8)
+
+
 def _validate(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InputError(f"expected an (H, W, 3) uint8 RGB image, got {getattr(image, 'shape', type(image))}")
@@ -240,8 +252,11 @@ def _stream(codec: HyperCodec, z: np.ndarray, residual: np.ndarray, index: np.nd
     return values, tables
 
 
-def encode_batch(images: np.ndarray, codec: HyperCodec, quality: int) -> list[bytes]:
-    """Compresses (B, H, W, 3) uint8 images of one size at one quality; one ``.aec`` version-3 file each."""
+def encode_batch(images: np.ndarray, codec: HyperCodec, quality: int, grey: bool = False) -> list[bytes]:
+    """Compresses (B, H, W, 3) uint8 images of one size at one quality; one ``.aec`` version-3 file each.
+
+    grey: the images are grey ones repeated into R, G and B (:func:`as_rgb`); the files say so.
+    """
     quality = _check_quality(codec, quality)
     for image in images:
         _validate(image)
@@ -249,15 +264,16 @@ def encode_batch(images: np.ndarray, codec: HyperCodec, quality: int) -> list[by
     values, tables = _stream(codec, z, residual, index)
     height, width = images.shape[1:3]
     return [
-        pack_file_3(codec.fingerprint, KIND_HYPERPRIOR, height, width, quality, payload)
+        pack_file_3(codec.fingerprint, KIND_HYPERPRIOR, height, width, quality, payload, grey)
         for payload in encode_streams(values, tables, codec.tables)
     ]
 
 
 def encode(image: np.ndarray, codec: HyperCodec, quality: int) -> bytes:
-    """Compresses an (H, W, 3) uint8 image into the bytes of an ``.aec`` version-3 file."""
-    _validate(image)
-    return encode_batch(image[None], codec, quality)[0]
+    """Compresses an (H, W, 3) uint8 image, or a grey (H, W) one, into the bytes of an ``.aec`` version-3 file."""
+    rgb, grey = as_rgb(image)
+    _validate(rgb)
+    return encode_batch(rgb[None], codec, quality, grey)[0]
 
 
 def encode_at_rate(image: np.ndarray, codec: HyperCodec, bits_per_pixel: float) -> bytes:
@@ -266,7 +282,7 @@ def encode_at_rate(image: np.ndarray, codec: HyperCodec, bits_per_pixel: float) 
     A bisection over the settings, whose rates rise with the setting; the
     lowest setting when none fits.
     """
-    _validate(image)
+    _validate(as_rgb(image)[0])
     budget = bits_per_pixel * image.shape[0] * image.shape[1] / 8
     low, high = 0, codec.qualities - 1
     best = encode(image, codec, low)
@@ -321,18 +337,19 @@ def synthesise(residual: np.ndarray, mean: np.ndarray, codec: HyperCodec, qualit
 
 
 def decode_batch(files: list[bytes], codec: HyperCodec, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decompresses version-3 files of one size and quality into (B, H, W, 3) uint8 images."""
+    """Decompresses version-3 files of one size and quality into (B, H, W, 3) uint8 images (grey ones too, as RGB)."""
     headers, _, residual, mean = read_symbols(files, codec, max_pixels)
     return synthesise(residual, mean, codec, headers[0].quality, headers[0].height, headers[0].width)
 
 
 def decode(data: bytes, codec: HyperCodec, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decompresses ``.aec`` version-3 bytes into an (H, W, 3) uint8 image.
+    """Decompresses ``.aec`` version-3 bytes into an (H, W, 3) uint8 image, or (H, W) for a grey one.
 
     Raises:
         AelibError: for any file that is not a valid ``.aec`` of this model, with the reason.
     """
-    return decode_batch([data], codec, max_pixels)[0]
+    decoded = decode_batch([data], codec, max_pixels)[0]
+    return to_grey(decoded) if read_header_3(data, max_pixels).grey else decoded
 
 
 def estimated_bits(images: np.ndarray, codec: HyperCodec, quality: int) -> np.ndarray:

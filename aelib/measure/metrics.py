@@ -46,9 +46,9 @@ def ssim(original: np.ndarray, reconstructed: np.ndarray) -> float:
     )
 
 
-def compression_ratio(height: int, width: int, num_bytes: int) -> float:
-    """Raw 24-bit RGB size over compressed size: H·W·3 / bytes."""
-    return height * width * 3 / num_bytes
+def compression_ratio(height: int, width: int, num_bytes: int, channels: int = 3) -> float:
+    """Raw 8-bit size over compressed size: H·W·channels / bytes (24-bit RGB; 8-bit grey with channels = 1)."""
+    return height * width * channels / num_bytes
 
 
 def bits_per_pixel(height: int, width: int, num_bytes: int) -> float:
