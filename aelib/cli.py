@@ -274,6 +274,8 @@ def _compress(args: argparse.Namespace) -> None:
         if not all(folder.is_dir() for folder in folders):
             raise InputError("--test-split takes folders only")
         inputs = [folder / name for folder in folders for name in load_dataset(folder, seed=args.seed).test_names]
+    if args.model is None:
+        args.model = str(_default_model())
     if not Path(args.model).is_file():
         raise InputError(f"model file not found: {args.model}")
     if args.quality is not None and not 0 <= args.quality <= 100:
@@ -281,6 +283,7 @@ def _compress(args: argparse.Namespace) -> None:
     if args.target_bpp is not None and not args.target_bpp > 0:
         raise InputError(f"--target-bpp must be positive, got {args.target_bpp:g}")
     _screened(screen_images, inputs, args, shard)
+    _say_what_a_face_model_is_for(Path(args.model), inputs)
     _import_tensorflow_quietly()
     from aelib.codec.codec import has_qualities, load_any_codec
 
@@ -304,6 +307,81 @@ def _compress(args: argparse.Namespace) -> None:
         stop_on_error=args.stop_on_error,
     )
     _report_batch(results, args.stop_on_error)
+
+
+def _committed_results() -> Path:
+    from aelib.config import project_root
+
+    return project_root() / "results"
+
+
+def _zoo_entry(model: Path):
+    """The zoo's entry of a model among committed results (None for a model of the user's own)."""
+    from aelib.codec.zoo import zoo
+
+    results = model.resolve().parent.parent
+    return next((entry for entry in zoo(results) if entry.path.resolve() == model.resolve()), None)
+
+
+def _models(args: argparse.Namespace) -> None:
+    from aelib.codec.zoo import zoo, zoo_markdown
+
+    results = Path(args.results) if args.results else _committed_results()
+    if not (results / "models").is_dir():
+        raise InputError(f"no models folder in {results}")
+    entries = zoo(results)
+    if not entries:
+        raise InputError(f"no codec models in {results / 'models'}")
+    if args.markdown:
+        print(zoo_markdown(entries))
+        return
+    for entry in entries:
+        recommended = f"  [recommended for {', '.join(entry.recommended_for)}]" if entry.recommended_for else ""
+        measured = (
+            f"{entry.bits_per_pixel} bpp, PSNR {entry.psnr} dB, SSIM {entry.ssim} on {entry.measured_on}"
+            if entry.bits_per_pixel
+            else "not measured"
+        )
+        print(f"{entry.path.name}{recommended}")
+        print(f"    {entry.kind}; trained on {entry.trained_on}")
+        print(f"    for {entry.use}; qualities: {entry.qualities}; {measured}")
+
+
+def _default_model() -> Path:
+    """The committed model recommended for photos, said on stderr; a one-line error when there is none."""
+    from aelib.codec.zoo import recommendations, zoo
+
+    results = _committed_results()
+    entries = zoo(results) if (results / "models").is_dir() else []
+    name = recommendations(entries).get("photos")
+    if name is None:
+        raise InputError("no --model given and no committed model to recommend; pass --model MODEL.keras")
+    path = results / "models" / f"{name}.keras"
+    print(f"aelib: no --model given: {path.name}, the committed model recommended for photos", file=sys.stderr)
+    return path
+
+
+def _say_what_a_face_model_is_for(model: Path, inputs: list[str]) -> None:
+    """One note on stderr when a face model codes images other than 128×128 faces."""
+    from aelib.codec.files import image_files
+    from aelib.data import image_size
+
+    entry = _zoo_entry(model)
+    if entry is None or not entry.faces:
+        return
+    for path in image_files(inputs):
+        try:
+            size = image_size(path)
+        except AelibError:
+            continue
+        if size != (IMAGE_SIZE, IMAGE_SIZE):
+            print(
+                f"aelib: note: {model.name} was trained on {IMAGE_SIZE}x{IMAGE_SIZE} faces ({entry.trained_on}); "
+                f"it codes other images too, at more bits for the same quality than a photo codec "
+                f"(`aelib models`, results/README.md)",
+                file=sys.stderr,
+            )
+            return
 
 
 def _decompress(args: argparse.Namespace) -> None:
@@ -509,7 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compress.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     compress.add_argument(
-        "--model", required=True, help="an exported .keras model, or one with its .entropy.npz tables beside it"
+        "--model",
+        help="an exported .keras model, or one with its .entropy.npz tables beside it "
+        "(default: the committed model recommended for photos; `aelib models` lists them)",
     )
     rate = compress.add_mutually_exclusive_group()
     rate.add_argument(
@@ -591,6 +671,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("files", nargs="+", metavar="FILE.aec|MODEL.keras")
     info.set_defaults(run=_info)
+
+    models = commands.add_parser(
+        "models",
+        help="list the committed models: what each is for and how it measured",
+        description="The model zoo: every committed codec model, what it was trained on, what it is for, its bits "
+        "per pixel, PSNR and SSIM on its test set, its quality settings, and which aelib recommends.",
+    )
+    models.add_argument(
+        "--results", help="a results folder holding models/ and tables/ (default: the checkout's results/)"
+    )
+    models.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    models.set_defaults(run=_models)
     return parser
 
 
@@ -641,6 +733,9 @@ def main(argv: list[str] | None = None) -> int:
     except AelibError as error:
         print(f"aelib: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`aelib models | head`): nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:  # a disk or permission problem that no check above could foresee
         print(f"aelib: error: {error}", file=sys.stderr)
         return 2

@@ -333,6 +333,14 @@ class RDTraining:
         )
 
 
+RECOMMENDED_MODELS = {
+    "photos": ("hp_photos", "rd_mse_0.018"),
+    "faces": ("hp_faces", "rd_mse_0.018"),
+}
+"""What ``aelib models`` recommends for each use, first present first: the hyperprior codecs once exported, and
+until then the factorized model of the middle λ, the best of the committed models on Kodak in PSNR
+(``results/tables/rd_points_kodak.md``). ``aelib compress`` without ``--model`` uses the one for photos."""
+
 QUANTISATION_STEPS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """The quantisation steps Δ over which notebook 06 sweeps each of the paper's autoencoders (latents divided by Δ
 before rounding, tables per Δ): their only way to trade bits for quality, as they were trained without a rate

@@ -70,7 +70,20 @@ def format_reference() -> str:
     return "\n".join(sections)
 
 
-PAGES = {"cli.md": cli_reference, "format.md": format_reference}
+def model_zoo() -> str:
+    """docs/models.md: the committed models, as `aelib models --markdown` prints them."""
+    from aelib.codec.zoo import zoo, zoo_markdown
+
+    return (
+        f"# The model zoo\n\n{GENERATED}\n\nEvery committed codec model in `results/models/`: what it is, what it "
+        "was trained on, what it is for, its quality settings and how it measured on its test set (`aelib models` "
+        "prints the same). The face models were trained on UTKFace, our stand-in for CelebA-HQ, and are for "
+        "faces; `aelib compress` without `--model` uses the one recommended for photos.\n\n"
+        f"{zoo_markdown(zoo(ROOT / 'results'))}\n"
+    )
+
+
+PAGES = {"cli.md": cli_reference, "format.md": format_reference, "models.md": model_zoo}
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ LAYERS = {
         "nn.integer",
         "nn.hyperprior",
     ),
-    "codec": ("codec.format", "codec.rans", "codec.entropy", "codec.codec", "codec.hyper", "codec.files"),
+    "codec": ("codec.format", "codec.rans", "codec.entropy", "codec.codec", "codec.hyper", "codec.files", "codec.zoo"),
     "study": (
         "study.train",
         "study.train_codec",

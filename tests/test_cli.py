@@ -395,3 +395,37 @@ def test_a_grey_png_comes_back_a_grey_png_and_its_ratio_is_against_8_bits(tmp_pa
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / "png" / "grey.png") as decoded:
         assert decoded.mode == "L" and decoded.size == (64, 64)
+
+
+def test_models_lists_the_committed_zoo_with_the_numbers_of_its_tables():
+    from aelib.config import project_root
+
+    results = project_root() / "results"
+    listed = _run("models")
+    assert listed.returncode == 0, listed.stderr
+    committed = sorted(p.name for p in (results / "models").glob("*.keras"))
+    blocks = [line for line in listed.stdout.splitlines() if not line.startswith(" ")]
+    assert sorted(line.split()[0] for line in blocks) == committed
+    assert blocks[0].startswith("rd_mse_0.018.keras  [recommended for photos")  # recommended first
+    points = pd.read_csv(results / "tables" / "rd_points_test.csv", comment="#")
+    row = points[
+        (points["method"] == "ours (mse)") & (pd.to_numeric(points["setting"], errors="coerce") == 0.018)
+    ].iloc[0]
+    assert f"{row['bpp']:.3f} bpp, PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}" in listed.stdout
+    table1 = pd.read_csv(results / "tables" / "table1_3L_test.csv", comment="#").iloc[0]
+    assert f"{table1['bits_per_pixel']:.3f} bpp, PSNR {table1['psnr']:.2f} dB" in listed.stdout
+    assert "reproducing the paper (no rate control); not for use" in listed.stdout
+
+
+def test_compress_without_a_model_uses_the_one_for_photos_and_a_face_model_says_what_it_is_for(photo_folder, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "aelib.cli", "compress", str(photo_folder), "--out", "aec"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no --model given: rd_mse_0.018.keras, the committed model recommended for photos" in result.stderr
+    assert result.stderr.count("was trained on 128x128 faces") == 1  # said once, not per image
+    assert sorted(p.name for p in (tmp_path / "aec").rglob("*.aec")) == ["a.aec", "b.aec"]

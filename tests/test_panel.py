@@ -32,7 +32,8 @@ def test_the_picker_lists_models_with_their_tables(saved, tmp_path):
     assert find_models(saved.parent) == [saved]
     assert find_models(tmp_path) == []
     panel = CompressPanel(models_dir=saved.parent)
-    assert panel.model_picker.options == ((f"{saved.name} (3-layer)", str(saved)),)
+    kind = "the paper's 3-layer autoencoder (hybrid loss, no rate term)"
+    assert panel.model_picker.options == ((f"{saved.name} ({kind})", str(saved)),)
 
 
 def test_fields_validate_as_you_type(saved, folders, tmp_path):
@@ -145,24 +146,38 @@ def test_the_picker_says_what_each_model_is_and_opens_on_the_best(saved, tmp_pat
     for name in ("autoencoder_3L", "autoencoder_5L", "rd_mse_0.018", "rd_base"):
         shutil.copy(saved, models / f"{name}.keras")
         shutil.copy(saved.with_name(saved.stem + ENTROPY_SUFFIX), models / f"{name}{ENTROPY_SUFFIX}")
-    pd.DataFrame({"method": ["3-layer", "JPEG q95"], "ssim": [0.91, 0.99], "bits_per_pixel": [0.8, 3.0]}).to_csv(
-        tables / "table1_3L_test.csv", index=False
+
+    def table(name: str, **columns) -> None:
+        pd.DataFrame(columns | {"images": 600}).to_csv(tables / name, index=False)
+
+    table(
+        "table1_3L_test.csv",
+        method=["3-layer", "JPEG q95"],
+        psnr=[29.0, 44.0],
+        ssim=[0.91, 0.99],
+        bits_per_pixel=[0.8, 3.0],
     )
-    pd.DataFrame({"method": ["5-layer"], "ssim": [0.95], "bits_per_pixel": [0.5]}).to_csv(
-        tables / "table1_5L_test.csv", index=False
-    )
-    pd.DataFrame({"method": ["ours (mse)"], "setting": ["0.018"], "bpp": [0.47], "ssim": [0.97]}).to_csv(
-        tables / "rd_points_test.csv", index=False
-    )
-    labels = {c.path.stem: c.label for c in describe_models(find_models(models))}
-    assert labels["autoencoder_3L"] == "autoencoder_3L.keras (3-layer, 0.80 bpp, SSIM 0.910 on the test split)"
+    table("table1_5L_test.csv", method=["5-layer"], psnr=[30.0], ssim=[0.95], bits_per_pixel=[0.5])
+    table("rd_points_test.csv", method=["ours (mse)"], setting=["0.018"], psnr=[31.5], bpp=[0.47], ssim=[0.97])
+    choices = describe_models(find_models(models))
+    labels = {c.path.stem: c.label for c in choices}
+    kind = "the paper's 3-layer autoencoder (hybrid loss, no rate term)"
     assert (
-        labels["rd_mse_0.018"] == "rd_mse_0.018.keras (mse family, λ = 0.018, 0.47 bpp, SSIM 0.970 on the test split)"
+        labels["autoencoder_3L"]
+        == f"autoencoder_3L.keras ({kind}; 0.800 bpp, PSNR 29.00 dB, SSIM 0.9100 on 600 test images)"
     )
-    assert labels["rd_base"] == "rd_base.keras (rate–distortion base model)"
-    assert best_model(describe_models(find_models(models))).path.stem == "autoencoder_5L"
+    assert labels["rd_mse_0.018"] == (
+        "rd_mse_0.018.keras (GDN transform, factorized prior, R + λ·D (mse, λ = 0.018), recommended for photos, "
+        "faces; 0.470 bpp, PSNR 31.50 dB, SSIM 0.9700 on 600 test images)"
+    )
+    assert labels["rd_base"] == "rd_base.keras (GDN factorized base model (MSE, middle λ))"
+    # The same order and words as `aelib models`: the recommended model first, and the panel opens on it.
+    from aelib.codec.zoo import zoo
+
+    assert [c.path for c in choices] == [entry.path for entry in zoo(tmp_path)]
+    assert best_model(choices).path.stem == "rd_mse_0.018"
     panel = CompressPanel(models_dir=models)
-    assert panel.model_picker.value == str(models / "autoencoder_5L.keras")
+    assert panel.model_picker.value == str(models / "rd_mse_0.018.keras")
 
 
 def test_the_panel_lists_and_codes_with_an_exported_hyperprior_model(tmp_path):

@@ -151,6 +151,11 @@ def _existing_aec(source: Path, output: Path, codec: CodecModel) -> FileResult:
     return FileResult(source, output, header.height, header.width, len(data), skipped=True, channels=channels)
 
 
+def image_files(inputs: list[str | Path]) -> list[Path]:
+    """The image files among inputs and below the folders among them, in the order they are coded."""
+    return [path for path, _ in _expand(inputs, IMAGE_EXTENSIONS)]
+
+
 def screen_images(
     inputs: list[str | Path], max_pixels: int = MAX_PIXELS, shard: tuple[int, int] | None = None
 ) -> tuple[int, list[str]]:

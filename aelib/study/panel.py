@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from aelib.codec.zoo import ZooEntry, zoo
 from aelib.config import ENTROPY_SUFFIX, IMAGE_EXTENSIONS
 from aelib.data import read_image
 from aelib.errors import AelibError, InputError
@@ -107,82 +108,52 @@ def find_models(folder: str | Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A model in the picker: its file and what the study measured of it on the test split.
+    """A model in the picker: its file and what the zoo says of it (:mod:`aelib.codec.zoo`).
 
     Attributes:
         path: the ``.keras`` file.
-        kind: "3-layer" for the paper's models, "mse λ=0.018" for a rate–distortion family member.
-        bits_per_pixel, ssim: the mean over the test split, from the tables beside the models; None when absent.
+        kind: what the model is, in the zoo's words.
+        entry: its zoo entry, None for a model the zoo cannot place (no tables or run beside it).
     """
 
     path: Path
     kind: str
-    bits_per_pixel: float | None = None
-    ssim: float | None = None
+    entry: ZooEntry | None = None
 
     @property
     def label(self) -> str:
+        """The picker's line: the zoo's words, the same as ``aelib models`` prints."""
+        if self.entry is None:
+            return f"{self.path.name} ({self.kind})"
+        entry = self.entry
+        recommended = f", recommended for {', '.join(entry.recommended_for)}" if entry.recommended_for else ""
         measured = (
-            "" if self.ssim is None else f", {self.bits_per_pixel:.2f} bpp, SSIM {self.ssim:.3f} on the test split"
+            f"; {entry.bits_per_pixel} bpp, PSNR {entry.psnr} dB, SSIM {entry.ssim} on {entry.measured_on}"
+            if entry.bits_per_pixel
+            else ""
         )
-        return f"{self.path.name} ({self.kind}{measured})"
-
-
-def _measured_row(path: Path) -> tuple[str, pd.DataFrame | None, str]:
-    """(kind, the model's row of the study's tables or None, that table's bits-per-pixel column)."""
-    tables = path.parent.parent / "tables"
-    stem = path.stem
-    if stem.startswith("autoencoder_") and stem.endswith("L"):
-        depth = stem.removeprefix("autoencoder_")
-        kind = f"{depth[:-1]}-layer"
-        table = tables / f"table1_{depth}_test.csv"
-        if table.is_file():
-            rows = pd.read_csv(table)
-            return kind, rows[rows["method"] == kind].head(1), "bits_per_pixel"
-        return kind, None, ""
-    if stem.startswith("rd_") and stem.count("_") == 2:
-        _, family, lam = stem.split("_")
-        kind = f"{family} family, λ = {lam}"
-        table = tables / "rd_points_test.csv"
-        if table.is_file():
-            rows = pd.read_csv(table)
-            chosen = (rows["method"] == f"ours ({family})") & (
-                pd.to_numeric(rows["setting"], errors="coerce") == float(lam)
-            )
-            return kind, rows[chosen].head(1), "bpp"
-        return kind, None, ""
-    if stem == "rd_base":
-        return "rate–distortion base model", None, ""
-    from aelib.codec.format import read_model_card
-
-    card = read_model_card(path)
-    if card is not None:
-        return f"{card['kind_name']}, quality settings 0 … {card['qualities'] - 1}", None, ""
-    return stem, None, ""
+        return f"{self.path.name} ({entry.kind}{recommended}{measured})"
 
 
 def describe_models(models: list[Path]) -> list[ModelChoice]:
-    """What each model is and how it measured, read from the ``tables/`` folder beside its folder.
-
-    The paper's models take their row of ``table1_NL_test.csv``; the rate–distortion
-    models (``rd_FAMILY_λ``) their point of ``rd_points_test.csv``.
-    """
-    choices = []
-    for path in models:
-        kind, row, bpp_column = _measured_row(path)
-        if row is None or row.empty:
-            choices.append(ModelChoice(path, kind))
-        else:
-            choices.append(ModelChoice(path, kind, float(row[bpp_column].iloc[0]), float(row["ssim"].iloc[0])))
-    return choices
+    """The models in the zoo's order (recommended first) with its words, read from the folders beside theirs."""
+    entries = {}
+    for folder in {path.parent for path in models}:
+        entries |= {entry.path: entry for entry in zoo(folder.parent, folder)}
+    choices = [
+        ModelChoice(path, entries[path].kind, entries[path]) if path in entries else ModelChoice(path, path.stem)
+        for path in models
+    ]
+    order = {entry.path: rank for rank, entry in enumerate(entries.values())}
+    return sorted(choices, key=lambda choice: order.get(choice.path, len(order)))
 
 
 def best_model(choices: list[ModelChoice]) -> ModelChoice | None:
-    """The model the panel opens on: the paper's model of highest test SSIM, else any measured one, else the first."""
-    measured = [c for c in choices if c.ssim is not None]
-    for pool in ([c for c in measured if c.kind.endswith("-layer")], measured):
-        if pool:
-            return max(pool, key=lambda c: c.ssim)
+    """The model the panel opens on: the one recommended for photos, else for faces, else the first."""
+    for use in ("photos", "faces"):
+        for choice in choices:
+            if choice.entry is not None and use in choice.entry.recommended_for:
+                return choice
     return choices[0] if choices else None
 
 

@@ -1,0 +1,213 @@
+"""The model zoo: every committed codec model, what it was trained on, what it is for and how it measured.
+
+Read from what the study committed beside the models, without TensorFlow or
+pandas (``aelib models`` runs with the codec's own packages): the model card
+inside an exported ``.keras`` file, ``rd_settings.json`` for the rate–distortion
+families, the run's ``runs/manifest.json`` for the paper's autoencoders, and
+the test-set tables (``table1_NL_test.csv``, ``rd_points_test.csv``) for the
+numbers. A model without a measurement says so instead of showing one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from aelib.codec.format import read_model_card
+from aelib.config import ENTROPY_SUFFIX, RECOMMENDED_MODELS
+
+FACE_DATA = ("utkface", "celeba", "celeba_hq", "celeba-hq", "celebahq")
+"""Names of data folders of faces: a model trained on one of them is a face model."""
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One model of the zoo.
+
+    Attributes:
+        path: the ``.keras`` file.
+        kind: what the model is, in words.
+        trained_on: the data it was trained on, as its run recorded it.
+        faces: whether that data is faces (:data:`FACE_DATA`), so the model is for faces.
+        qualities: its quality settings, in words ("one rate", "0 … 56").
+        bits_per_pixel, psnr, ssim: mean over its test set (a range over the settings for a model
+            with qualities), None where nothing was measured.
+        measured_on: the test set those numbers are from.
+        recommended_for: what aelib recommends it for ("photos", "faces"), when it does.
+    """
+
+    path: Path
+    kind: str
+    trained_on: str
+    faces: bool
+    qualities: str
+    bits_per_pixel: str | None = None
+    psnr: str | None = None
+    ssim: str | None = None
+    measured_on: str = ""
+    recommended_for: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def use(self) -> str:
+        """What the model is for, in words."""
+        if self.name.startswith("autoencoder_"):
+            return "reproducing the paper (no rate control); not for use"
+        if self.name == "rd_base":
+            return "the start of the families' fine-tuning; not for use"
+        domain = "128×128 faces" if self.faces else "natural photos"
+        return f"{domain}; other images work, at a cost" if self.faces else domain
+
+
+def _rows(table: Path) -> list[dict]:
+    if not table.is_file():
+        return []
+    with open(table, newline="") as file:
+        return list(csv.DictReader(line for line in file if not line.startswith("#")))
+
+
+def _data_name(source: str | None) -> str:
+    return Path(source).name.lower() if source else "embedded"
+
+
+def _paper_entry(path: Path, results: Path) -> ZooEntry:
+    depth = path.stem.removeprefix("autoencoder_")
+    method = f"{depth[:-1]}-layer"
+    manifest = results / "runs" / "manifest.json"
+    source = json.loads(manifest.read_text())["settings"]["data_dir"] if manifest.is_file() else None
+    row = next((r for r in _rows(results / "tables" / f"table1_{depth}_test.csv") if r["method"] == method), None)
+    measured = {}
+    if row is not None:
+        measured = {
+            "bits_per_pixel": f"{float(row['bits_per_pixel']):.3f}",
+            "psnr": f"{float(row['psnr']):.2f}",
+            "ssim": f"{float(row['ssim']):.4f}",
+            "measured_on": f"{row['images']} test images",
+        }
+    kind = f"the paper's {method} autoencoder (hybrid loss, no rate term)"
+    return ZooEntry(path, kind, source or "embedded default", _data_name(source) in FACE_DATA, "one rate", **measured)
+
+
+def _family_entry(path: Path, results: Path) -> ZooEntry:
+    settings_file = path.parent / "rd_settings.json"
+    source = json.loads(settings_file.read_text())["data"] if settings_file.is_file() else None
+    if path.stem == "rd_base":
+        kind, measured = "GDN factorized base model (MSE, middle λ)", {}
+    else:
+        _, family, lam = path.stem.split("_")
+        kind = f"GDN transform, factorized prior, R + λ·D ({family}, λ = {lam})"
+        rows = _rows(results / "tables" / "rd_points_test.csv")
+        row = next((r for r in rows if r["method"] == f"ours ({family})" and float(r["setting"]) == float(lam)), None)
+        measured = {}
+        if row is not None:
+            measured = {
+                "bits_per_pixel": f"{float(row['bpp']):.3f}",
+                "psnr": f"{float(row['psnr']):.2f}",
+                "ssim": f"{float(row['ssim']):.4f}",
+                "measured_on": f"{row['images']} test images",
+            }
+    return ZooEntry(path, kind, source or "embedded default", _data_name(source) in FACE_DATA, "one rate", **measured)
+
+
+def _hyperprior_entry(path: Path, card: dict, results: Path) -> ZooEntry:
+    trained_on = card.get("trained_on", "not recorded")
+    faces = any(name in trained_on.lower() for name in FACE_DATA)
+    rows = [r for r in _rows(results / "tables" / "rd_points_test.csv") if r["method"] == f"{path.stem} (hyperprior)"]
+    measured = {}
+    if rows:
+
+        def span(column: str, digits: int) -> str:
+            values = sorted(float(r[column]) for r in rows)
+            return f"{values[0]:.{digits}f} … {values[-1]:.{digits}f}"
+
+        measured = {
+            "bits_per_pixel": span("bpp", 3),
+            "psnr": span("psnr", 2),
+            "ssim": span("ssim", 4),
+            "measured_on": f"{rows[0]['images']} test images, {len(rows)} settings",
+        }
+    kind = f"{card['kind_name']}, one network for every rate"
+    return ZooEntry(path, kind, trained_on, faces, f"0 … {card['qualities'] - 1}", **measured)
+
+
+def zoo(results: str | Path, models_dir: str | Path | None = None) -> list[ZooEntry]:
+    """Every codec model in ``results/models`` (or models_dir) with its description and measurements.
+
+    The measurements come from ``results/tables``; the recommended models come first.
+    """
+    results = Path(results)
+    entries = []
+    for path in sorted(Path(models_dir if models_dir is not None else results / "models").glob("*.keras")):
+        card = read_model_card(path)
+        if card is not None:
+            entries.append(_hyperprior_entry(path, card, results))
+        elif not path.with_name(path.stem + ENTROPY_SUFFIX).is_file():
+            continue
+        elif path.stem.startswith("autoencoder_"):
+            entries.append(_paper_entry(path, results))
+        elif path.stem.startswith("rd_"):
+            entries.append(_family_entry(path, results))
+    recommended = recommendations(entries)
+    entries = [
+        ZooEntry(
+            **{**vars(entry), "recommended_for": tuple(u for u, name in recommended.items() if name == entry.name)}
+        )
+        for entry in entries
+    ]
+    return sorted(entries, key=lambda entry: (not entry.recommended_for, entry.name))
+
+
+def recommendations(entries: list[ZooEntry]) -> dict[str, str]:
+    """use → the name of the model recommended for it: the first of :data:`aelib.config.RECOMMENDED_MODELS` present."""
+    present = {entry.name for entry in entries}
+    chosen = {}
+    for use, candidates in RECOMMENDED_MODELS.items():
+        found = next((name for name in candidates if name in present), None)
+        if found is not None:
+            chosen[use] = found
+    return chosen
+
+
+COLUMNS = (
+    "model",
+    "recommended for",
+    "what it is",
+    "trained on",
+    "for",
+    "qualities",
+    "bpp",
+    "PSNR dB",
+    "SSIM",
+    "measured on",
+)
+
+
+def zoo_rows(entries: list[ZooEntry]) -> list[tuple[str, ...]]:
+    """The zoo as rows of :data:`COLUMNS`, "—" where there is no value."""
+    return [
+        (
+            entry.path.name,
+            ", ".join(entry.recommended_for) or "—",
+            entry.kind,
+            entry.trained_on,
+            entry.use,
+            entry.qualities,
+            entry.bits_per_pixel or "—",
+            entry.psnr or "—",
+            entry.ssim or "—",
+            entry.measured_on or "not measured",
+        )
+        for entry in entries
+    ]
+
+
+def zoo_markdown(entries: list[ZooEntry]) -> str:
+    """The zoo as a Markdown table."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in zoo_rows(entries)]
+    return "\n".join(lines)
