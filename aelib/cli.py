@@ -479,11 +479,22 @@ def reproduce_settings(args: argparse.Namespace):
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    from aelib.study.pipeline import run_reproduce
+    from aelib.config import project_root
+    from aelib.study.pipeline import is_committed_example, run_reproduce
+    from aelib.study.reproduction import rerun_folder
 
     # --force changes which steps run, not what they compute, so the recorded command leaves it out: a fresh
     # clone's plain `make reproduce` then matches the committed example's provenance word for word.
     command = " ".join(["aelib", *(word for word in sys.argv[1:] if word != "--force")])
+    if is_committed_example(Path(args.out)) and not args.force:
+        # The committed run stays as it is: this one recomputes it in a folder of its own and compares.
+        rerun = rerun_folder(args.out)
+        print(
+            f"{args.out} holds the committed run: recomputing it in {rerun.relative_to(project_root())}, then "
+            "comparing every table with it (--force, make FORCE=1, replaces the committed run instead)"
+        )
+        run_reproduce(reproduce_settings(args), rerun, command=command, compare_with=args.out)
+        return
     run_reproduce(reproduce_settings(args), args.out, force=args.force, command=command)
 
 

@@ -164,6 +164,38 @@ def portable_path(path: str | Path, start: str | Path | None = None) -> str:
     return str(resolved)
 
 
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+"""VGG16's precision in the perceptual loss: "auto" resolves by CPU (:func:`resolve_precision`)."""
+
+PRECISION_VARIABLE = "AELIB_PERCEPTUAL_PRECISION"
+"""An environment variable that, when set to "float32" or "mixed_bfloat16", is what "auto" resolves to: the way to
+reproduce a run in the other precision (docs/reproducing.md)."""
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this x86 CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """Maps "auto" to ``$AELIB_PERCEPTUAL_PRECISION`` when set, else to "mixed_bfloat16" where the CPU has native
+    bfloat16 and "float32" elsewhere."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    chosen = os.environ.get(PRECISION_VARIABLE, "")
+    if chosen:
+        if chosen not in PRECISIONS[1:]:
+            raise InputError(f"{PRECISION_VARIABLE}={chosen!r}; choose one of {', '.join(PRECISIONS[1:])}")
+        return chosen
+    return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
+
+
 def model_search_path() -> list[Path]:
     """Where a command looks for the model that wrote an ``.aec`` file, whatever the current folder.
 

@@ -30,6 +30,7 @@ LAYERS = {
         "study.plots",
         "study.report",
         "study.pipeline",
+        "study.reproduction",
         "study.panel",
     ),
     "interface": ("cli",),

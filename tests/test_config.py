@@ -69,3 +69,16 @@ def test_paths_beside_the_checkout_are_recorded_relative_and_others_absolute(mon
     assert portable_path(root.parent / "shared" / "data" / "utkface", root / "notebooks") == "../../shared/data/utkface"
     elsewhere = Path(root.anchor) / "aelib-test-elsewhere" / "photos"  # not inside the folder holding the checkout
     assert portable_path(elsewhere) == str(elsewhere)
+
+
+def test_the_perceptual_precision_resolves_by_cpu_unless_the_environment_says(monkeypatch):
+    from aelib.config import PRECISION_VARIABLE, cpu_has_native_bfloat16, resolve_precision
+    from aelib.errors import AelibError
+
+    monkeypatch.delenv(PRECISION_VARIABLE, raising=False)
+    assert resolve_precision("auto") == ("mixed_bfloat16" if cpu_has_native_bfloat16() else "float32")
+    monkeypatch.setenv(PRECISION_VARIABLE, "float32")
+    assert resolve_precision("auto") == "float32" and resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    monkeypatch.setenv(PRECISION_VARIABLE, "half")
+    with pytest.raises(AelibError, match="AELIB_PERCEPTUAL_PRECISION='half'"):
+        resolve_precision("auto")

@@ -189,6 +189,16 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
     with pytest.raises(AelibError, match=r"holds a run with other settings \(epochs 1 → 2"):
         run_reproduce(ReproduceSettings(depths=(3,), epochs=2, limit=40, second_test_set=str(second)), out)
 
+    # The same tiny run again, in a folder of its own, compared number by number with the first.
+    again = tmp_path / "again"
+    run_reproduce(settings, again, command="smoke test", compare_with=out)
+    said = capfd.readouterr().out
+    report = (again / "runs" / "reproduction.md").read_text()
+    assert "**Verdict: identical: all " in report, report[:2000]
+    assert f"against {out}: identical: all " in said
+    run_reproduce(settings, again, command="smoke test", compare_with=out)  # finished: the report, shown again
+    assert capfd.readouterr().out.count("identical: all ") == 1
+
 
 def _tracked_files_for_a_clone(destination):
     """The repository's tracked files, less the committed results but for the embedded run's manifest."""
@@ -280,3 +290,23 @@ def test_notebooks_are_given_paths_from_notebooks_so_their_records_hold_no_absol
     assert parameters["data_dir"] == "../tests/data"
     assert parameters["second_test_set"] == "../results/figures"
     assert parameters["output_dir"] == "../results"
+
+
+def test_a_run_is_not_resumed_in_another_precision_of_the_perceptual_loss(tmp_path, monkeypatch):
+    from aelib.config import PRECISION_VARIABLE
+    from aelib.study.pipeline import _start_manifest, run_environment
+
+    monkeypatch.setenv(PRECISION_VARIABLE, "mixed_bfloat16")
+    settings = ReproduceSettings()
+    manifest = _start_manifest(tmp_path, settings, "aelib reproduce", force=False)
+    assert manifest["environment"] == run_environment()
+    assert manifest["environment"]["perceptual_precision"] == "mixed_bfloat16"
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv(PRECISION_VARIABLE, "float32")  # another machine, or forced to float32
+    with pytest.raises(
+        AelibError, match="run with the perceptual loss in mixed_bfloat16; this machine resolves float32"
+    ):
+        _start_manifest(tmp_path, settings, "aelib reproduce", force=False)
+    redone = _start_manifest(tmp_path, settings, "aelib reproduce", force=True)
+    assert redone["environment"]["perceptual_precision"] == "float32" and redone["steps"] == {}

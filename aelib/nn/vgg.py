@@ -21,12 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from aelib.config import (
+from aelib.config import (  # noqa: F401  (PRECISIONS, cpu_has_native_bfloat16: part of this module's API)
+    PRECISIONS,
     VGG16_CHECKPOINT,
     VGG16_CHECKPOINT_SHA256,
     VGG16_PACKAGE,
     VGG16_WEIGHTS_SHA256,
     cache_dir,
+    cpu_has_native_bfloat16,
+    resolve_precision,
 )
 from aelib.errors import FormatError, InputError
 from aelib.outputs import atomic_output
@@ -34,7 +37,6 @@ from aelib.outputs import atomic_output
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 VGG16_CONV_LAYERS = 13
-PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 
 _ALLOWED_GLOBALS = {
     ("numpy", "ndarray"),
@@ -106,24 +108,6 @@ def weights_digest(pairs: list[tuple[np.ndarray, np.ndarray]]) -> str:
 
 def _converted_weights_file() -> Path:
     return cache_dir() / f"vgg16-imagenet-{VGG16_CHECKPOINT_SHA256[:12]}.weights.h5"
-
-
-def cpu_has_native_bfloat16() -> bool:
-    """Whether this x86 CPU computes bfloat16 in hardware (AVX512-BF16 or AMX), from /proc/cpuinfo."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str) -> str:
-    """Maps "auto" to "mixed_bfloat16" where the CPU has native bfloat16, else "float32"."""
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
-    return precision
 
 
 def _holds_the_imagenet_weights(model, convs: list, cached: Path) -> bool:

@@ -33,12 +33,15 @@ from aelib.config import (
     EMBEDDED_TEST_SET,
     IMAGE_SIZE,
     PAPER_DEPTHS,
+    PRECISION_VARIABLE,
     PROFILES,
     RATE_DISTORTION_STEP,
     LossWeights,
     TrainConfig,
+    cpu_has_native_bfloat16,
     portable_path,
     project_root,
+    resolve_precision,
 )
 from aelib.errors import InputError
 from aelib.outputs import atomic_output
@@ -225,6 +228,29 @@ def machine_description() -> str:
     )
 
 
+def run_environment() -> dict:
+    """What can change a number from one machine to another: the perceptual loss's resolved precision, the
+    versions of TensorFlow, Keras and NumPy, and whether the CPU has native bfloat16 (from package metadata and
+    /proc/cpuinfo, without importing TensorFlow)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(*names: str) -> str:
+        for name in names:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                continue
+        return "not installed"
+
+    return {
+        "perceptual_precision": resolve_precision(TrainConfig.perceptual_precision),
+        "tensorflow": installed("tensorflow-cpu", "tensorflow"),
+        "keras": installed("keras"),
+        "numpy": installed("numpy"),
+        "cpu_native_bfloat16": cpu_has_native_bfloat16(),
+    }
+
+
 def is_committed_example(output_dir: Path) -> bool:
     """Whether output_dir is a results folder that ships with the project: ``results/`` or ``results/embedded/``."""
     shipped = project_root() / "results"
@@ -259,8 +285,17 @@ def _start_manifest(output_dir: Path, settings: ReproduceSettings, command: str,
             f"{output_dir} holds a run with other settings ({differences}); "
             "pass --force (make: FORCE=1) to replace it, or --out (make: OUT=…) for another folder"
         )
+    environment = run_environment()
+    recorded = (manifest or {}).get("environment", {}).get("perceptual_precision")
+    if manifest is not None and not force and recorded not in (None, environment["perceptual_precision"]):
+        raise InputError(
+            f"{output_dir} was run with the perceptual loss in {recorded}; this machine resolves "
+            f"{environment['perceptual_precision']}, and resuming would go on in another precision: set "
+            f"{PRECISION_VARIABLE}={recorded} to continue as it began, or pass --force (make: FORCE=1) to redo the run"
+        )
     if manifest is None or force:
         manifest = {"settings": settings.resume_key(), "steps": {}, "machine": machine_description()}
+    manifest.setdefault("environment", environment)  # a run made before environments were recorded keeps none
     manifest["command"] = command
     return manifest
 
@@ -374,7 +409,11 @@ def _format_duration(seconds: float) -> str:
 
 
 def run_reproduce(
-    settings: ReproduceSettings, output_dir: str | Path, force: bool = False, command: str = "aelib reproduce"
+    settings: ReproduceSettings,
+    output_dir: str | Path,
+    force: bool = False,
+    command: str = "aelib reproduce",
+    compare_with: str | Path | None = None,
 ) -> Path:
     """Runs every step not yet finished, then writes the combined tables, figures and README.
 
@@ -383,6 +422,9 @@ def run_reproduce(
         output_dir: the results folder.
         force: redo finished steps (and replace a run made with other settings).
         command: the command line, recorded in every output.
+        compare_with: a results folder (the committed run) to compare every table with at the end
+            (:mod:`aelib.study.reproduction`): the report goes to ``runs/reproduction.md``, the verdict to the
+            terminal; a finished run shows them again.
 
     Returns:
         The path of the written README.md.
@@ -442,6 +484,12 @@ def run_reproduce(
         _write_manifest(output_dir, manifest)
         readme = publish()
         display.status(f"wrote {readme}; the notebooks' output is in {output_dir / 'runs' / LOG_FILE}", final=True)
+        if compare_with is not None:
+            from aelib.study.reproduction import compare_runs, write_report
+
+            comparison = compare_runs(compare_with, output_dir)
+            report = write_report(comparison, Path(compare_with), output_dir, machine_description())
+            display.status(f"against {compare_with}: {comparison.verdict}; report: {report}", final=True)
     finally:
         logger.removeHandler(display)
         display.close()

@@ -114,6 +114,9 @@ def _train_or_load(name: str, start_from, config: TrainConfig, training: RDTrain
         logger.info("%s: trained before with the same settings, loaded from %s", name, path)
         return load_codec_model(path)
     logger.info("%s: training for %d steps", name, config.epochs * config.steps_per_epoch)
+    import keras
+
+    keras.utils.set_random_seed(config.seed)  # the initial weights too: a rerun trains the same model
     model = build_gdn_autoencoder(training.channels, training.latent_channels, name=name)
     if start_from is not None:
         model.set_weights(start_from.get_weights())

@@ -132,6 +132,12 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
     profile = PROFILES[settings.profile]
     seconds = sum(step["seconds"] for step in manifest["steps"].values())
     provenance = f"Data: {data}. Command: `{manifest['command']}`. Machine: {manifest['machine']}."
+    if "environment" in manifest:  # what may change a number on another machine (runs made before have none)
+        environment = manifest["environment"]
+        provenance += (
+            f" Perceptual loss in {environment['perceptual_precision']}; TensorFlow {environment['tensorflow']}, "
+            f"Keras {environment['keras']}, NumPy {environment['numpy']}."
+        )
 
     lines = [
         f"# Results: {Path(settings.data_dir).resolve().name if settings.data_dir else 'embedded default'}",
