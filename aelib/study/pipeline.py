@@ -293,9 +293,9 @@ def _start_manifest(output_dir: Path, settings: ReproduceSettings, command: str,
             f"{environment['perceptual_precision']}, and resuming would go on in another precision: set "
             f"{PRECISION_VARIABLE}={recorded} to continue as it began, or pass --force (make: FORCE=1) to redo the run"
         )
-    if manifest is None or force:
+    if manifest is None or force:  # a run begun before environments were recorded keeps none: it cannot know
         manifest = {"settings": settings.resume_key(), "steps": {}, "machine": machine_description()}
-    manifest.setdefault("environment", environment)  # a run made before environments were recorded keeps none
+        manifest["environment"] = environment
     manifest["command"] = command
     return manifest
 
