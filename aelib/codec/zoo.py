@@ -75,20 +75,25 @@ def _data_name(source: str | None) -> str:
     return Path(source).name.lower() if source else "embedded"
 
 
+def _measured(row: dict | None, bpp_column: str) -> dict:
+    """A table row's rate, PSNR, SSIM and image count as the zoo shows them; nothing for no row."""
+    if row is None:
+        return {}
+    return {
+        "bits_per_pixel": f"{float(row[bpp_column]):.3f}",
+        "psnr": f"{float(row['psnr']):.2f}",
+        "ssim": f"{float(row['ssim']):.4f}",
+        "measured_on": f"{row['images']} test images",
+    }
+
+
 def _paper_entry(path: Path, results: Path) -> ZooEntry:
     depth = path.stem.removeprefix("autoencoder_")
     method = f"{depth[:-1]}-layer"
     manifest = results / "runs" / "manifest.json"
     source = json.loads(manifest.read_text())["settings"]["data_dir"] if manifest.is_file() else None
     row = next((r for r in _rows(results / "tables" / f"table1_{depth}_test.csv") if r["method"] == method), None)
-    measured = {}
-    if row is not None:
-        measured = {
-            "bits_per_pixel": f"{float(row['bits_per_pixel']):.3f}",
-            "psnr": f"{float(row['psnr']):.2f}",
-            "ssim": f"{float(row['ssim']):.4f}",
-            "measured_on": f"{row['images']} test images",
-        }
+    measured = _measured(row, "bits_per_pixel")
     kind = f"the paper's {method} autoencoder (hybrid loss, no rate term)"
     return ZooEntry(path, kind, source or "embedded default", _data_name(source) in FACE_DATA, "one rate", **measured)
 
@@ -103,14 +108,7 @@ def _family_entry(path: Path, results: Path) -> ZooEntry:
         kind = f"GDN transform, factorized prior, R + λ·D ({family}, λ = {lam})"
         rows = _rows(results / "tables" / "rd_points_test.csv")
         row = next((r for r in rows if r["method"] == f"ours ({family})" and float(r["setting"]) == float(lam)), None)
-        measured = {}
-        if row is not None:
-            measured = {
-                "bits_per_pixel": f"{float(row['bpp']):.3f}",
-                "psnr": f"{float(row['psnr']):.2f}",
-                "ssim": f"{float(row['ssim']):.4f}",
-                "measured_on": f"{row['images']} test images",
-            }
+        measured = _measured(row, "bpp")
     return ZooEntry(path, kind, source or "embedded default", _data_name(source) in FACE_DATA, "one rate", **measured)
 
 
