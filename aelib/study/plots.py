@@ -68,7 +68,7 @@ def plot_training_curves(history: pd.DataFrame, title: str) -> Figure:
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
     axes[0][0].legend()
-    figure.suptitle(f"{title}\nBD-rate below 0: fewer bits than that codec for the same quality (95 % intervals)")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 
@@ -103,7 +103,7 @@ def plot_metric_bars(summary: pd.DataFrame, title: str) -> Figure:
     axes[3].set_yscale("log")
     if panels[0][2] is not None:
         axes[0].legend(fontsize=8)
-    figure.suptitle(f"{title}\nBD-rate below 0: fewer bits than that codec for the same quality (95 % intervals)")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 
@@ -134,7 +134,7 @@ def plot_distributions(per_image: pd.DataFrame, methods: list[str], title: str) 
         axis.set_xlabel(label)
         axis.set_ylabel("images")
         axis.grid(alpha=0.3)
-    figure.suptitle(f"{title}\nBD-rate below 0: fewer bits than that codec for the same quality (95 % intervals)")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 
@@ -211,7 +211,7 @@ def plot_depth_comparison(table: pd.DataFrame, title: str) -> Figure:
         axis.grid(alpha=0.3)
     axes[3].set_yscale("log")
     axes[0].legend(fontsize=8)
-    figure.suptitle(f"{title}\nBD-rate below 0: fewer bits than that codec for the same quality (95 % intervals)")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 
@@ -288,7 +288,7 @@ def plot_rd_curves(
         axis.grid(alpha=0.3)
     axes[0].plot([], [], color="black", marker="x", lw=0, label="the paper's models")
     axes[0].legend(fontsize=7)
-    figure.suptitle(f"{title}\nBD-rate below 0: fewer bits than that codec for the same quality (95 % intervals)")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 
