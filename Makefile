@@ -54,12 +54,15 @@ test-fast: lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # Speed and memory of training and coding beside Pillow's codecs (results/benchmarks.md), the
-# entropy coder alone, and a 12000x12000 photo and size bombs (results/benchmarks_large_images.md); MODEL=path/to/model.keras measures another trained model.
-MODEL ?= results/models/autoencoder_3L.keras
+# entropy coder alone, and a 12000x12000 photo and size bombs (results/benchmarks_large_images.md).
+# MODEL: the codec timed beside Pillow's (the face hyperprior); PAPER_MODEL: a factorized model (the
+# paper's 3-layer autoencoder) for the entropy coder alone and the large photo.
+MODEL ?= results/models/hp_faces.keras
+PAPER_MODEL ?= results/models/autoencoder_3L.keras
 bench: venv
 	$(BIN)/python benchmarks/speed.py --model $(MODEL)
-	$(BIN)/python benchmarks/entropy_coding.py $(if $(wildcard $(MODEL)),--model $(MODEL))
-	$(BIN)/python benchmarks/large_images.py --model $(MODEL)
+	$(BIN)/python benchmarks/entropy_coding.py $(if $(wildcard $(PAPER_MODEL)),--model $(PAPER_MODEL))
+	$(BIN)/python benchmarks/large_images.py --model $(PAPER_MODEL)
 
 clean:
 	rm -rf $(VENV) data/processed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from aelib import show_progress
 from aelib.config import (
+    CODEC_TRAINING,
     DEFAULT_FEATURE_LAYERS,
     DEFAULT_SEED,
     EMBEDDED_TEST_SET,
@@ -134,20 +136,26 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _train_codec(args: argparse.Namespace) -> None:
-    from aelib.config import HyperpriorTraining
-    from aelib.data import describe_source, load_dataset
+    from aelib.data import describe_source, load_dataset, load_photo_splits
 
     out = Path(args.out)
     model_path = out / f"{args.name}.keras"
     refuse_overwrite([model_path], args.force)
-    dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
-    print(f"data: {describe_source(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
+    if args.preset == "photos":
+        if args.data is None:
+            raise InputError("--preset photos needs --data: a folder of photos split into train/ and val/")
+        train, val = load_photo_splits(args.data)
+    else:
+        dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
+        train, val = dataset.train, dataset.val
+    height, width = train.shape[1:3]
+    print(f"data: {describe_source(args.data)}: {len(train)} train / {len(val)} validation images of {width}x{height}")
     _import_tensorflow_quietly()
     from aelib.codec.hyper import export_codec
     from aelib.study.train_codec import train_hyperprior
 
-    settings = HyperpriorTraining(seed=args.seed)
-    result = train_hyperprior(dataset.train, dataset.val, settings, out, args.name, stop_after=args.stop_after)
+    settings = dataclasses.replace(CODEC_TRAINING[args.preset], seed=args.seed)
+    result = train_hyperprior(train, val, settings, out, args.name, stop_after=args.stop_after)
     if not result.finished:
         print(
             f"stopped after step {result.steps_done} of {settings.steps}; "
@@ -155,8 +163,9 @@ def _train_codec(args: argparse.Namespace) -> None:
         )
         return
     description = {
-        "trained_on": f"{describe_source(args.data)}: {len(dataset.train)} training images of {args.size}x{args.size}",
-        "training": f"{settings.steps} steps (aelib.config.HyperpriorTraining), λ {list(settings.lambdas)}",
+        "trained_on": f"{describe_source(args.data)}: {len(train)} training images of {width}x{height}",
+        "training": f"{settings.steps} steps (aelib.config.CODEC_TRAINING[{args.preset!r}]), "
+        f"λ {list(settings.lambdas)}",
     }
     codec = export_codec(result.network, model_path, description)
     print(f"saved {model_path} (fingerprint {codec.fingerprint}, quality settings 0 … {codec.qualities - 1})")
@@ -587,6 +596,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(train_codec)
     train_codec.add_argument("--out", default="results/models", help="output folder (default %(default)s)")
     train_codec.add_argument("--name", default="hyperprior", help="model name (default %(default)s)")
+    train_codec.add_argument(
+        "--preset",
+        choices=sorted(CODEC_TRAINING),
+        default="faces",
+        help="faces: 128x128 images (--size); photos: random 256x256 crops of photos at their own size, from the "
+        "train/ and val/ folders of --data (default %(default)s)",
+    )
     train_codec.add_argument("--stop-after", type=int, help="stop, checkpointed, once this many steps are done")
     train_codec.add_argument("--force", action="store_true", help="overwrite an exported NAME.keras")
     train_codec.set_defaults(run=_train_codec)

@@ -164,6 +164,10 @@ def portable_path(path: str | Path, start: str | Path | None = None) -> str:
     return str(resolved)
 
 
+RECORD_SUFFIXES = (".ipynb", ".md", ".json", ".csv", ".txt")
+"""The text files a run writes as its record (tables, pages, settings, executed notebooks): what must read the
+same on every machine, so they hold no absolute path of one (:func:`portable_path`)."""
+
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 """VGG16's precision in the perceptual loss: "auto" resolves by CPU (:func:`resolve_precision`)."""
 
@@ -432,3 +436,12 @@ class HyperpriorTraining:
     @property
     def steps(self) -> int:
         return self.crop_steps + self.full_steps
+
+
+CODEC_TRAINING = {
+    "faces": HyperpriorTraining(),
+    "photos": HyperpriorTraining(crop_steps=30_000, crop_size=256, crop_batch=8, full_steps=0, validation_images=16),
+}
+"""The settings of ``aelib train-codec --preset``: faces, 128×128 images (crops then the whole faces); photos,
+random 256×256 crops of photos at their own resolution (:func:`aelib.data.load_photo_splits`), as Ballé et al.
+and CompressAI train, with no whole-image phase (a photo is larger than a batch can hold on a CPU)."""

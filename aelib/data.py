@@ -241,6 +241,53 @@ def load_folder(
     return array, tuple(names)
 
 
+def load_photos(folder: str | Path, multiple: int = 64) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Every readable image below folder at its own resolution, as one (N, H, W, 3) uint8 array.
+
+    Portrait images are transposed to landscape, and every image is centre-cropped to the largest height and
+    width, multiples of multiple, that all of them have (481×321 BSDS500 photos: 448×320), so that random crops
+    of any of them can be batched and the codec's transforms, which halve the sides six times, fit exactly.
+
+    Raises:
+        AelibError: no file is readable, or the smallest image is below multiple on a side.
+    """
+    folder = Path(folder)
+    paths = list_images(folder)
+    images, names = [], []
+    for path in progress_bar(paths, len(paths), f"reading {folder.name or folder}", "img"):
+        try:
+            pixels = read_image(path)
+        except AelibError:
+            continue
+        images.append(pixels if pixels.shape[1] >= pixels.shape[0] else pixels.transpose(1, 0, 2))
+        names.append(str(path.relative_to(folder)))
+    if not images:
+        raise InputError(f"none of the {len(paths)} image files in {folder} could be read")
+    height = min(image.shape[0] for image in images) // multiple * multiple
+    width = min(image.shape[1] for image in images) // multiple * multiple
+    if height == 0 or width == 0:
+        raise InputError(f"the smallest image in {folder} is below {multiple} pixels on a side")
+    cropped = [
+        image[(image.shape[0] - height) // 2 :][:height, (image.shape[1] - width) // 2 :][:, :width] for image in images
+    ]
+    return np.stack(cropped), tuple(names)
+
+
+def load_photo_splits(folder: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """The train/ and val/ folders of a photo set split by its makers (BSDS500's), by :func:`load_photos`.
+
+    Raises:
+        AelibError: folder has no train/ or val/ folder, or they hold no readable images.
+    """
+    folder = Path(folder)
+    for split in ("train", "val"):
+        if not (folder / split).is_dir():
+            raise InputError(
+                f"{folder} has no {split}/ folder: --preset photos trains on a set split into train/ and val/"
+            )
+    return load_photos(folder / "train")[0], load_photos(folder / "val")[0]
+
+
 def embedded_photos() -> dict[str, np.ndarray]:
     """The photos that installed wheels ship, so everything runs with no data at all.
 

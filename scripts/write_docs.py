@@ -1,7 +1,13 @@
-"""Writes the generated pages of docs/: the CLI reference (from the parser), the .aec format (from its module).
+"""Writes the generated pages of docs/ (the CLI reference from the parser, the .aec format from its modules, the
+model zoo) and the README's line on the last newcomer's check of `make reproduce`.
 
 python scripts/write_docs.py          # rewrite them
 python scripts/write_docs.py --check  # exit 1 if they are out of date (tests/test_docs.py does this)
+python scripts/write_docs.py --record-check CLONE/reproduced/results/embedded/runs/reproduction.md
+                                      # after `git clone` into an empty folder and `make reproduce` there:
+                                      # keep its report as docs/reproduction-check.md
+python scripts/write_docs.py --record-check REPORT --float32
+                                      # the same of AELIB_PERCEPTUAL_PRECISION=float32 make reproduce
 """
 
 from __future__ import annotations
@@ -85,11 +91,69 @@ def model_zoo() -> str:
 
 PAGES = {"cli.md": cli_reference, "format.md": format_reference, "models.md": model_zoo}
 
+CHECK_PAGE = ROOT / "docs" / "reproduction-check.md"
+FLOAT32_CHECK_PAGE = ROOT / "docs" / "reproduction-check-float32.md"
+CHECK_MARKERS = (
+    "<!-- check of results/embedded: written by scripts/write_docs.py, not by hand -->",
+    "<!-- end of check of results/embedded -->",
+)
+
+
+def record_check(report: Path, float32: bool = False) -> None:
+    """docs/reproduction-check.md (or, float32, docs/reproduction-check-float32.md): the report of a newcomer's
+    `make reproduce`, with how it was made."""
+    from aelib.study.reproduction import report_summary
+
+    text = report.read_text()
+    if report_summary(text) is None:
+        raise SystemExit(f"{report} is not a reproduction report (runs/reproduction.md of a make reproduce)")
+    if float32:
+        page, title, command = (
+            FLOAT32_CHECK_PAGE,
+            "# A check in another precision",
+            "`AELIB_PERCEPTUAL_PRECISION=float32 make reproduce` there (VGG16 of the perceptual loss in float32 on "
+            "a CPU where the committed run used bfloat16",
+        )
+        flag = "--record-check REPORT --float32"
+    else:
+        page, title, command = CHECK_PAGE, "# The last newcomer's check", "`make reproduce` there (the embedded default"
+        flag = "--record-check REPORT"
+    page.write_text(
+        f"{title}\n\n"
+        f"How it was made: `git clone` of this repository into an empty folder with nothing beside it, then {command}: "
+        "it recomputes `results/embedded/` in `reproduced/` and compares every number); its report, kept by "
+        f"`python scripts/write_docs.py {flag}`, follows.\n\n{text.removeprefix('# Reproduction report').lstrip()}"
+    )
+
+
+def check_line() -> str:
+    """The README's block: what the last newcomer's run reproduced, where and when."""
+    from aelib.study.reproduction import report_summary
+
+    if not CHECK_PAGE.is_file():
+        return "Not yet checked on a fresh clone."
+    summary = report_summary(CHECK_PAGE.read_text())
+    return (
+        f"Last checked on a fresh clone on {summary['date']} ({summary['machine']}): "
+        f"**{summary['verdict']}** ([docs/reproduction-check.md](docs/reproduction-check.md))."
+    )
+
+
+def readme_with_check(readme: str) -> str:
+    """readme with the block between CHECK_MARKERS rewritten."""
+    begin, end = CHECK_MARKERS
+    head, rest = readme.split(begin, 1)
+    return f"{head}{begin}\n{check_line()}\n{end}{rest.split(end, 1)[1]}"
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the pages are up to date")
+    parser.add_argument("--record-check", type=Path, metavar="REPORT", help="keep a newcomer's reproduction report")
+    parser.add_argument("--float32", action="store_true", help="the report is of a run forced to float32")
     args = parser.parse_args()
+    if args.record_check is not None:
+        record_check(args.record_check, args.float32)
     stale = []
     for name, make in PAGES.items():
         path = ROOT / "docs" / name
@@ -99,6 +163,13 @@ def main() -> int:
                 stale.append(name)
         else:
             path.write_text(text)
+    readme_path = ROOT / "README.md"
+    readme = readme_path.read_text()
+    if readme_with_check(readme) != readme:
+        if args.check:
+            stale.append("README.md (its fresh-clone check line)")
+        else:
+            readme_path.write_text(readme_with_check(readme))
     if stale:
         print(f"out of date: {', '.join(stale)}; run python scripts/write_docs.py", file=sys.stderr)
     return 1 if stale else 0

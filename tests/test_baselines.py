@@ -124,3 +124,25 @@ def test_jpeg_444_keeps_full_chroma_and_jpeg_subsamples_it(photos):
     assert [layer[1:3] for layer in sampling(full)] == [(1, 1)] * 3
     assert [layer[1:3] for layer in sampling(subsampled)] == [(2, 2), (1, 1), (1, 1)]
     assert len(full) > len(subsampled)
+
+
+def test_mozjpeg_from_threads_is_mozjpeg_every_time(photos, monkeypatch):
+    """jpeglib picks its library globally; a thread leaving its `with jpeglib.version(...)` used to put another
+    thread's write on libjpeg 6b (a reproduction caught a 744-byte MozJPEG face coming back as 1,315 bytes)."""
+    import itertools
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import jpeglib
+
+    serial = [encode_with_codec(image, "mozjpeg", 5).data for image in photos[:4]]
+    from_spatial, calls = jpeglib.from_spatial, itertools.count()
+
+    def slow_from_spatial(*args, **kwargs):
+        time.sleep(0.03 * (next(calls) % 2))  # every other write waits while the one beside it leaves its `with`
+        return from_spatial(*args, **kwargs)
+
+    monkeypatch.setattr(jpeglib, "from_spatial", slow_from_spatial)
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda image: encode_with_codec(image, "mozjpeg", 5).data, list(photos[:4]) * 3))
+    assert threaded == serial * 3

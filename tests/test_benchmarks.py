@@ -50,7 +50,8 @@ def test_speed_benchmark_runs_and_reports_every_target(tmp_path):
     methods = [row["method"] for row in result["coding"]]
     assert methods[0].startswith("aelib") and "JPEG" in methods
     assert result["peak"]["float32_gflops"] > 0
-    assert len(result["verdicts"]) == 5 and all(isinstance(v["met"], bool) for v in result["verdicts"])
+    assert result["codec_training"]["steps_per_s"] > 0 and result["codec_training"]["peak_rss_mib"] > 0
+    assert len(result["verdicts"]) == 7 and all(isinstance(v["met"], bool) for v in result["verdicts"])
     cold = {row["what"]: row["seconds"] for row in result["cold_start"]}
     assert cold["aelib compress, 128x128 face"] > cold["import aelib"] > 0  # a whole command costs more than its import
     assert "Pillow WebP encode, 1-megapixel photo" in cold

@@ -326,6 +326,27 @@ def test_train_codec_stops_checkpointed_and_says_how_to_go_on(tmp_path, capsys):
     assert "resuming after step 2" in printed and "stopped after step 3 of" in printed
 
 
+def test_train_codec_photos_preset_trains_on_crops_of_the_train_folder(tmp_path, capsys):
+    """One step of the photo settings (256x256 crops) on a set split into train/ and val/."""
+    from PIL import Image
+
+    from aelib.config import CODEC_TRAINING
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 2), ("val", 1)):
+        (tmp_path / "photos" / split).mkdir(parents=True)
+        for i in range(count):
+            pixels = rng.integers(0, 256, (270, 300, 3), np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "photos" / split / f"{i}.png")
+    command = ["train-codec", "--preset", "photos", "--data", str(tmp_path / "photos"), "--out", str(tmp_path)]
+    assert main([*command, "--name", "photo", "--stop-after", "1"]) == 0
+    printed = capsys.readouterr().out
+    steps = CODEC_TRAINING["photos"].steps
+    assert "2 train / 1 validation images of 256x256" in printed and f"stopped after step 1 of {steps}" in printed
+    assert main(["train-codec", "--preset", "photos", "--out", str(tmp_path)]) == 2
+    assert "--preset photos needs --data" in capsys.readouterr().err
+
+
 _WITHOUT = (
     "import sys\n"
     "for name in sys.argv[1].split(','):\n"

@@ -264,12 +264,18 @@ def test_large_images_are_coded_in_tiles_as_the_whole_image_would_be(codec, monk
     whole_symbols = quantized_latents(image, codec)
     whole_image = decode_latents(whole_symbols, codec, height, width)
     monkeypatch.setattr(aelib.codec.codec, "TILE_SIDE", 16)
+    bars = []
+    monkeypatch.setattr(
+        aelib.codec.codec, "progress_bar", lambda items, total, text, unit: bars.append((text, total)) or items
+    )
     tiled_symbols = quantized_latents(image, codec)
     assert (tiled_symbols == whole_symbols).mean() > 0.99
     tiled_image = decode_latents(whole_symbols, codec, height, width)
     assert tiled_image.shape == (height, width, 3)
     assert np.abs(tiled_image.astype(int) - whole_image.astype(int)).max() <= 1
     assert decode(encode(image, codec), codec).shape == (height, width, 3)
+    tiles = -(-height // 16) * -(-width // 16)  # the bar counts every tile, where a person sees it move
+    assert bars[:2] == [("encoding tiles", tiles), ("decoding tiles", tiles)]
 
 
 def test_the_tile_margin_covers_each_networks_receptive_field(codec):

@@ -172,3 +172,30 @@ def test_a_grey_image_can_be_read_as_one_channel(tmp_path, mode):
     assert read_image(tmp_path / "grey.png").shape == (8, 8, 3)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "black.png")
     assert read_image(tmp_path / "black.png", keep_grey=True).shape == (8, 8, 3)  # RGB stays RGB, even if grey-looking
+
+
+def test_photos_keep_their_resolution_turned_landscape_and_cropped_to_a_common_shape(tmp_path):
+    from aelib.data import load_photo_splits, load_photos
+
+    rng = np.random.default_rng(0)
+    wide = rng.integers(0, 256, (150, 200, 3), np.uint8)
+    tall = rng.integers(0, 256, (210, 140, 3), np.uint8)
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    (tmp_path / "broken.png").write_text("not an image")
+    images, names = load_photos(tmp_path, multiple=64)
+    assert names == ("tall.png", "wide.png") and images.shape == (2, 128, 192, 3)
+    # the smallest sides, landscape: 140 x 200 (tall turned) and 150 x 200 → 128 x 192, each cut from its middle
+    np.testing.assert_array_equal(images[1], wide[11:139, 4:196])
+    np.testing.assert_array_equal(images[0], tall.transpose(1, 0, 2)[6:134, 9:201])
+    with pytest.raises(AelibError, match="has no train/ folder"):
+        load_photo_splits(tmp_path)
+    with pytest.raises(AelibError, match="below 256 pixels"):
+        load_photos(tmp_path, multiple=256)
+
+
+def test_the_shared_bsds500_photos_load_as_448_by_320():
+    from aelib.data import load_photo_splits
+
+    train, val = load_photo_splits(shared_folder("bsds500"))
+    assert train.shape == (200, 320, 448, 3) and val.shape == (100, 320, 448, 3)

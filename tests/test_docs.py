@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from test_architecture import LAYERS
+
+from aelib.codec.format import MAGIC
+from aelib.measure.metrics import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 README_LIMIT_BYTES = 8 * 1024
@@ -41,3 +45,19 @@ def test_the_architecture_page_lists_each_module_in_its_layer():
     for layer, modules in LAYERS.items():
         row = next(line for line in page.splitlines() if line.startswith(f"| {layer} |"))
         assert set(re.findall(r"`([\w.]+)`", row.split("|")[2])) == set(modules), layer
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch):
+    """The README's Python block, run as written in a folder holding a photo, with the models of this checkout."""
+    from PIL import Image
+
+    block = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S).group(1)
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(128, 40, (40, 56, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").symlink_to(ROOT / "results")
+    names: dict = {}
+    exec(compile(block, "README.md", "exec"), names)
+    assert names["image"].shape == names["restored"].shape == (40, 56, 3)
+    assert names["data"][:4] == MAGIC and 15 < psnr(names["image"], names["restored"]) < 60

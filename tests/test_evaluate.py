@@ -1,9 +1,10 @@
-"""Table 1's measurements: the paper's float32 ratio beside ours, and the colour shift per channel."""
+"""Table 1's measurements: the paper's float32 ratio beside ours, the colour shift per channel and CIEDE2000."""
 
 import numpy as np
 import pytest
 
 from aelib.codec.codec import decode, encode
+from aelib.measure.metrics import ciede2000
 from aelib.study.evaluate import evaluate_model, float32_latent_ratio
 
 
@@ -19,6 +20,8 @@ def test_table1_reports_each_channels_mean_shift(codec, images):
     decoded = np.stack([decode(encode(image, codec), codec) for image in images[:3]]).astype(np.float64)
     expected = (decoded.mean(axis=(1, 2)) - images[:3].astype(np.float64).mean(axis=(1, 2))).mean(axis=0)
     np.testing.assert_allclose([model[f"mean_shift_{c}"] for c in "rgb"], expected, atol=1e-9)
+    colour_differences = [ciede2000(image, decoded.astype(np.uint8)) for image, decoded in zip(images[:3], decoded)]
+    assert model["ciede2000"] == pytest.approx(np.mean(colour_differences)) and model["ciede2000"] > 0
     assert model["float32_latent_ratio"] == pytest.approx(float32_latent_ratio(codec, 32, 32))
     jpeg = evaluation.summary.set_index("method").loc["JPEG q75"]
     assert np.isnan(jpeg["float32_latent_ratio"]) and abs(jpeg["mean_shift_r"]) < 5

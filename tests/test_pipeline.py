@@ -195,6 +195,7 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
     said = capfd.readouterr().out
     report = (again / "runs" / "reproduction.md").read_text()
     assert "**Verdict: identical: all " in report, report[:2000]
+    assert f"perceptual loss in {manifest['environment']['perceptual_precision']}, " in report
     assert f"against {out}: identical: all " in said
     run_reproduce(settings, again, command="smoke test", compare_with=out)  # finished: the report, shown again
     assert capfd.readouterr().out.count("identical: all ") == 1

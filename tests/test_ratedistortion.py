@@ -46,6 +46,9 @@ def test_curves_average_each_setting_over_its_images():
     assert points["psnr"].tolist() == [31.0, 41.0]
     assert points["lpips"].tolist() == pytest.approx([0.2, 0.1])  # images without LPIPS are left out of its mean
     assert points["images"].tolist() == [2, 2]
+    assert "ciede2000" not in points  # a table measured before colour was: no such column
+    points = rd.curves(rows.assign(ciede2000=[1.0, 2.0, 0.5, 0.7], mean_shift_r=[-4.0, -2.0, 1.0, 0.0]))
+    assert points["ciede2000"].tolist() == pytest.approx([1.5, 0.6]) and points["mean_shift_r"].tolist() == [-3.0, 0.5]
 
 
 def _per_image(method: str, scale: float, images: int = 4, noise: float = 0.0) -> pd.DataFrame:
@@ -310,8 +313,9 @@ def test_single_models_and_family_members_meet_the_codec_at_equal_quality():
     assert "- **test**, ours (mse) against WebP: PSNR: we spend 1.60–1.60× its bits at 5 of 5 points;" in text
     assert "3-layer (0.300 bpp) against WebP: at PSNR 30 dB, WebP needs 0.150 bpp: we spend 2.00× its bits" in text
     assert "10-layer (0.300 bpp) against WebP: at PSNR 45 dB, above every WebP setting (its highest, 42 dB" in text
-    summary = rd.equal_quality_summary(table.assign(test_set="test"), ["ours (mse)"])
-    assert summary.endswith("beyond its settings): 3-layer 2.00× / 2.00×, 10-layer outside / 2.00×")
+    sweep = table[table["method"] == "3-layer"].assign(method=rd.step_sweep_method("3-layer"))
+    summary = rd.equal_quality_summary(pd.concat([table, sweep]).assign(test_set="test"), ["ours (mse)"])
+    assert summary.endswith("beyond its settings): 3-layer 2.00× / 2.00×, 10-layer outside / 2.00×")  # no Δ sweep
     assert summary.startswith("- **test**, against WebP at equal PSNR / MS-SSIM") and "ours" not in summary
     ours = per_image["method"] == "ours (mse)"
     per_image.loc[ours, "psnr"] -= 13.0  # every member now below WebP's lowest 30 dB
@@ -320,3 +324,24 @@ def test_single_models_and_family_members_meet_the_codec_at_equal_quality():
     assert (
         "ours (mse) against WebP: PSNR: 5 of 5 lie below every WebP setting; MS-SSIM: we spend 1.60–1.60×" in lower_text
     )
+
+
+def test_the_best_family_meets_every_codec_in_one_line_with_a_word_for_each():
+    # WebP needs half JPEG's bits; "ours (a)" 0.4× (beats both), "ours (b)" 0.8× (beats JPEG, loses to WebP);
+    # with per-image noise the intervals are real ones.
+    per_image = pd.concat(
+        [
+            _per_image(m, s, images=12, noise=0.05)
+            for m, s in [("JPEG 4:2:0", 1.0), ("WebP", 0.5), ("ours (a)", 0.4), ("ours (b)", 0.8)]
+        ],
+        ignore_index=True,
+    )
+    standing = rd.ours_against_each(per_image, ["ours (a)", "ours (b)"]).assign(test_set="test")
+    assert rd.best_family(standing, "test", "WebP") == "ours (a)"
+    line = rd.against_every_codec(standing, {"test": "WebP"}, rd.EQUAL_QUALITY_METRICS)
+    assert line.startswith(
+        "- **test**, our best family, ours (a), against every codec, BD-rate in PSNR / MS-SSIM (dB): "
+    )
+    assert "JPEG 4:2:0 -60 % / -60 % (wins); WebP -20 % / -20 % (wins)" in line
+    b_only = standing[standing["family"] == "ours (b)"]
+    assert "WebP +60 % / +60 % (loses)" in rd.against_every_codec(b_only, {"test": "WebP"}, rd.EQUAL_QUALITY_METRICS)

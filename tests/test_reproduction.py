@@ -1,9 +1,19 @@
 """The reproduction report: every number of a new run against the committed one."""
 
+import datetime
+
 import pandas as pd
 import pytest
 
-from aelib.study.reproduction import NUMBERS_FILE, REPORT_FILE, compare_runs, rerun_folder, tolerance_for, write_report
+from aelib.study.reproduction import (
+    NUMBERS_FILE,
+    REPORT_FILE,
+    compare_runs,
+    report_summary,
+    rerun_folder,
+    tolerance_for,
+    write_report,
+)
 
 
 def _run(folder, psnr=(30.0, 32.5), seconds=(1.0, 2.0), bpp=(0.5, 0.8)):
@@ -20,6 +30,19 @@ def test_the_same_numbers_are_identical_whatever_the_timings(tmp_path):
     comparison = compare_runs(committed, new)
     assert comparison.verdict == "identical: all 4 numbers of 1 tables equal"
     assert comparison.timing_columns == 1 and set(comparison.numbers["column"]) == {"psnr", "bits_per_pixel"}
+
+
+def test_a_column_added_since_the_committed_run_is_left_out_and_a_lost_one_stops_the_table(tmp_path):
+    committed = _run(tmp_path / "committed")
+    new = _run(tmp_path / "new")
+    table = pd.read_csv(new / "tables" / "table1_test.csv")
+    table.insert(1, "ciede2000", [1.5, 0.9])
+    table.to_csv(new / "tables" / "table1_test.csv", index=False)
+    assert compare_runs(committed, new).verdict == "identical: all 4 numbers of 1 tables equal"
+    table.drop(columns="psnr").to_csv(new / "tables" / "table1_test.csv", index=False)
+    assert compare_runs(committed, new).not_compared == {
+        "table1_test.csv": "its shape differs ((2, 4) committed, (2, 4) new; lost: psnr)"
+    }
 
 
 def test_small_moves_are_within_their_tolerance_and_large_ones_are_named(tmp_path):
@@ -51,6 +74,10 @@ def test_a_table_that_cannot_be_compared_says_why_and_the_report_holds_every_num
     assert "`data.csv`: the new run has no such table" in text
     numbers = pd.read_csv(new / "runs" / NUMBERS_FILE)
     assert len(numbers) == 4 and numbers["within"].all()
+    summary = report_summary(text)
+    assert summary["machine"] == "this machine" and summary["new"] == str(new)  # outside the workspace: absolute
+    assert summary["verdict"] == comparison.verdict and summary["date"] == datetime.date.today().isoformat()
+    assert report_summary("# Reproduction report\n\nsomething else") is None
 
 
 def test_a_rerun_of_a_committed_example_goes_to_a_folder_of_its_own():

@@ -24,6 +24,7 @@ The ``.aec`` layout and its checks are in :mod:`aelib.codec.format`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,7 @@ from aelib.codec.format import FINGERPRINT_BYTES, HEADER, MAX_SIDE, Header, fing
 from aelib.config import ENTROPY_SUFFIX, MAX_PIXELS
 from aelib.errors import FormatError, InputError
 from aelib.nn.models import decoder_of, downsampling_factor_of, encoder_of, load_model, save_model
-from aelib.outputs import atomic_output
+from aelib.outputs import atomic_output, progress_bar
 
 TILE_SIDE = 1024
 """Images with a (padded) side above this many pixels are coded in tiles of this side plus a margin."""
@@ -224,6 +225,15 @@ def _encode_padded(padded: np.ndarray, codec: CodecModel) -> np.ndarray:
     return quantize(latents / np.float32(codec.step), codec.entropy)  # x / 1 is x: plain rounding is unchanged
 
 
+def _tiles(latent_h: int, latent_w: int, tile: int, action: str) -> Iterator[tuple[int, int, int, int]]:
+    """The (top, bottom, left, right) latent spans of a large image's tiles, row by row, with a progress bar over
+    them where a person watches: a large photo is many tiles, most of the time its file takes."""
+    spans = [
+        (top, bottom, left, right) for top, bottom in _spans(latent_h, tile) for left, right in _spans(latent_w, tile)
+    ]
+    yield from progress_bar(spans, len(spans), f"{action} tiles", "tile")
+
+
 def _encode_tiled(image: np.ndarray, codec: CodecModel) -> np.ndarray:
     """Integer latents (h, w, C) of one large image, tile by tile; the padding is done by index, not by copy."""
     factor, margin = codec.factor, tile_margin(codec)
@@ -233,14 +243,12 @@ def _encode_tiled(image: np.ndarray, codec: CodecModel) -> np.ndarray:
     rows = np.pad(np.arange(height), (0, latent_h * factor - height), mode=mode)
     columns = np.pad(np.arange(width), (0, latent_w * factor - width), mode=mode)
     symbols = np.empty((latent_h, latent_w, channels), np.int32)
-    tile = TILE_SIDE // factor
-    for top, bottom in _spans(latent_h, tile):
-        for left, right in _spans(latent_w, tile):
-            r0, r1 = max(0, top - margin), min(latent_h, bottom + margin)
-            c0, c1 = max(0, left - margin), min(latent_w, right + margin)
-            pixels = image[rows[r0 * factor : r1 * factor, None], columns[None, c0 * factor : c1 * factor]]
-            core = _encode_padded(pixels[None], codec)[0]
-            symbols[top:bottom, left:right] = core[top - r0 : bottom - r0, left - c0 : right - c0]
+    for top, bottom, left, right in _tiles(latent_h, latent_w, TILE_SIDE // factor, "encoding"):
+        r0, r1 = max(0, top - margin), min(latent_h, bottom + margin)
+        c0, c1 = max(0, left - margin), min(latent_w, right + margin)
+        pixels = image[rows[r0 * factor : r1 * factor, None], columns[None, c0 * factor : c1 * factor]]
+        core = _encode_padded(pixels[None], codec)[0]
+        symbols[top:bottom, left:right] = core[top - r0 : bottom - r0, left - c0 : right - c0]
     return symbols
 
 
@@ -255,15 +263,13 @@ def _decode_tiled(symbols: np.ndarray, codec: CodecModel, height: int, width: in
     factor, margin = codec.factor, tile_margin(codec)
     latent_h, latent_w = symbols.shape[:2]
     image = np.empty((height, width, 3), np.uint8)
-    tile = TILE_SIDE // factor
-    for top, bottom in _spans(latent_h, tile):
-        for left, right in _spans(latent_w, tile):
-            r0, r1 = max(0, top - margin), min(latent_h, bottom + margin)
-            c0, c1 = max(0, left - margin), min(latent_w, right + margin)
-            decoded = _decode_cropped(symbols[None, r0:r1, c0:c1], codec, (r1 - r0) * factor, (c1 - c0) * factor)[0]
-            y0, y1 = top * factor, min(bottom * factor, height)
-            x0, x1 = left * factor, min(right * factor, width)
-            image[y0:y1, x0:x1] = decoded[y0 - r0 * factor : y1 - r0 * factor, x0 - c0 * factor : x1 - c0 * factor]
+    for top, bottom, left, right in _tiles(latent_h, latent_w, TILE_SIDE // factor, "decoding"):
+        r0, r1 = max(0, top - margin), min(latent_h, bottom + margin)
+        c0, c1 = max(0, left - margin), min(latent_w, right + margin)
+        decoded = _decode_cropped(symbols[None, r0:r1, c0:c1], codec, (r1 - r0) * factor, (c1 - c0) * factor)[0]
+        y0, y1 = top * factor, min(bottom * factor, height)
+        x0, x1 = left * factor, min(right * factor, width)
+        image[y0:y1, x0:x1] = decoded[y0 - r0 * factor : y1 - r0 * factor, x0 - c0 * factor : x1 - c0 * factor]
     return image
 
 

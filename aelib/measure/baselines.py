@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,11 +86,16 @@ def _encode_jpeg2000(image: np.ndarray, quality: float) -> bytes:
     return buffer.getvalue()
 
 
+_JPEGLIB_LOCK = threading.Lock()
+"""jpeglib chooses its library for the whole process, and leaving ``jpeglib.version(...)`` restores the previous
+one: two threads inside it at once could write one image with libjpeg 6b. One MozJPEG encode at a time."""
+
+
 def _encode_mozjpeg(image: np.ndarray, quality: float) -> bytes:
     import jpeglib
 
     # jpeglib writes to files only.
-    with tempfile.TemporaryDirectory() as folder, jpeglib.version(MOZJPEG_VERSION):
+    with _JPEGLIB_LOCK, tempfile.TemporaryDirectory() as folder, jpeglib.version(MOZJPEG_VERSION):
         path = Path(folder) / "image.jpg"
         jpeglib.from_spatial(np.ascontiguousarray(image)).write_spatial(str(path), qt=int(quality))
         return path.read_bytes()

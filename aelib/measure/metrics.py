@@ -4,6 +4,9 @@ PSNR uses a data range of 255. SSIM is scikit-image's ``structural_similarity``
 with Wang et al.'s (2004) Gaussian settings: an 11x11 window of sigma 1.5,
 K1 = 0.01, K2 = 0.03, population covariance, averaged over the RGB channels.
 MS-SSIM (Wang, Simoncelli and Bovik, 2003) uses the same window on every scale.
+Colour: each channel's mean shift in 8-bit levels, and the mean CIEDE2000
+colour difference (Sharma, Wu and Dalal, 2005) of the pixels in CIELAB under
+D65, through scikit-image's sRGB conversion and ΔE00.
 Rates are always computed from the bytes a codec really wrote.
 """
 
@@ -13,6 +16,7 @@ import math
 
 import numpy as np
 from scipy.ndimage import correlate1d
+from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 from aelib.config import SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW
@@ -44,6 +48,31 @@ def ssim(original: np.ndarray, reconstructed: np.ndarray) -> float:
             K2=SSIM_K2,
         )
     )
+
+
+def channel_shifts(original: np.ndarray, reconstructed: np.ndarray) -> tuple[float, float, float]:
+    """Each channel's mean shift in 8-bit levels, reconstructed minus original (R, G, B): a colour cast."""
+    shifts = reconstructed.reshape(-1, 3).mean(axis=0) - original.reshape(-1, 3).mean(axis=0)
+    return tuple(float(shift) for shift in shifts)
+
+
+def ciede2000(original: np.ndarray, reconstructed: np.ndarray) -> float:
+    """Mean CIEDE2000 colour difference ΔE00 over the pixels of two (H, W, 3) uint8 sRGB images.
+
+    About 1 is the smallest difference an observer notices side by side;
+    0 for identical images.
+    """
+    difference = deltaE_ciede2000(rgb2lab(original), rgb2lab(reconstructed), channel_axis=-1)
+    return float(np.mean(difference))
+
+
+COLOUR_COLUMNS = ("mean_shift_r", "mean_shift_g", "mean_shift_b", "ciede2000")
+"""The colour measurements of every per-image table (:func:`colour_columns`)."""
+
+
+def colour_columns(original: np.ndarray, reconstructed: np.ndarray) -> dict[str, float]:
+    """:data:`COLOUR_COLUMNS` of one image: each channel's mean shift and the mean CIEDE2000."""
+    return dict(zip(COLOUR_COLUMNS, (*channel_shifts(original, reconstructed), ciede2000(original, reconstructed))))
 
 
 def compression_ratio(height: int, width: int, num_bytes: int, channels: int = 3) -> float:

@@ -22,7 +22,7 @@ import pandas as pd
 from aelib.codec.codec import CodecModel, decode, encode, latent_shape_for
 from aelib.config import MATCHED_JPEG_SUFFIX, PAPER_JPEG_QUALITIES, PAPER_TABLE_1
 from aelib.measure.baselines import encode_with_codec, match_jpeg_quality
-from aelib.measure.metrics import bits_per_pixel, compression_ratio, psnr, ssim
+from aelib.measure.metrics import COLOUR_COLUMNS, bits_per_pixel, colour_columns, compression_ratio, psnr, ssim
 from aelib.nn.layers import GDN
 from aelib.nn.models import depth_of, encoder_of
 from aelib.outputs import progress_bar
@@ -66,7 +66,6 @@ def _row(
     method: str, name: str, original: np.ndarray, decoded: np.ndarray, size: int, encode_s: float, decode_s: float
 ) -> dict:
     height, width = original.shape[:2]
-    shifts = decoded.reshape(-1, 3).mean(axis=0) - original.reshape(-1, 3).mean(axis=0)
     return {
         "method": method,
         "image": name,
@@ -77,7 +76,7 @@ def _row(
         "bits_per_pixel": bits_per_pixel(height, width, size),
         "encode_s": encode_s,
         "decode_s": decode_s,
-        **{f"mean_shift_{channel}": float(shift) for channel, shift in zip("rgb", shifts, strict=True)},
+        **colour_columns(original, decoded),
     }
 
 
@@ -123,8 +122,8 @@ def summarize_rows(per_image: pd.DataFrame) -> pd.DataFrame:
     summary = grouped[["psnr", "ssim", "compression_ratio", "bits_per_pixel"]].mean()
     if "float32_latent_ratio" in per_image:
         summary["float32_latent_ratio"] = grouped["float32_latent_ratio"].mean()
-    for channel in "rgb":
-        summary[f"mean_shift_{channel}"] = grouped[f"mean_shift_{channel}"].mean()
+    for column in COLOUR_COLUMNS:
+        summary[column] = grouped[column].mean()
     summary["time_per_image_s"] = grouped["time_s"].mean()
     summary["total_time_s"] = grouped["time_s"].sum()
     summary["images"] = grouped.size()

@@ -488,7 +488,9 @@ def run_reproduce(
             from aelib.study.reproduction import compare_runs, write_report
 
             comparison = compare_runs(compare_with, output_dir)
-            report = write_report(comparison, Path(compare_with), output_dir, machine_description())
+            precision = manifest.get("environment", {}).get("perceptual_precision", "an unrecorded precision")
+            machine = f"{machine_description()}, perceptual loss in {precision}"
+            report = write_report(comparison, Path(compare_with), output_dir, machine)
             display.status(f"against {compare_with}: {comparison.verdict}; report: {report}", final=True)
     finally:
         logger.removeHandler(display)

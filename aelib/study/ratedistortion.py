@@ -69,7 +69,7 @@ from aelib.config import (
 from aelib.errors import InputError
 from aelib.measure.baselines import CODECS, encode_with_codec, header_bytes
 from aelib.measure.bdrate import MIN_POINTS, bd_quality, bd_rate, rate_at_quality, shared_range, to_decibels
-from aelib.measure.metrics import bits_per_pixel, ms_ssim, psnr, ssim
+from aelib.measure.metrics import COLOUR_COLUMNS, bits_per_pixel, colour_columns, ms_ssim, psnr, ssim
 from aelib.outputs import atomic_output, progress_bar
 
 METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
@@ -228,6 +228,7 @@ def _metrics_row(original: np.ndarray, reconstruction: np.ndarray, size: int, na
         "ssim": ssim(original, reconstruction),
         "ms_ssim": ms_ssim(original, reconstruction),
         "lpips": math.nan,
+        **colour_columns(original, reconstruction),
     }
 
 
@@ -543,9 +544,10 @@ def _quality(metric: str, means: np.ndarray) -> np.ndarray:
 def curves(per_image: pd.DataFrame) -> pd.DataFrame:
     """Mean rate and metrics per (method, setting): one point of a rate–distortion curve per row.
 
-    ``ssim_db`` and ``ms_ssim_db`` are the mean SSIM and MS-SSIM in decibels.
+    ``ssim_db`` and ``ms_ssim_db`` are the mean SSIM and MS-SSIM in decibels; the colour columns
+    (:data:`aelib.measure.metrics.COLOUR_COLUMNS`) are means too, where the per-image table has them.
     """
-    columns = ["bpp", *METRICS]
+    columns = ["bpp", *METRICS, *(column for column in COLOUR_COLUMNS if column in per_image.columns)]
     points = per_image.groupby(["method", "setting"], sort=False)[columns].mean().reset_index()
     points["ssim_db"] = to_decibels(points["ssim"])
     points["ms_ssim_db"] = to_decibels(points["ms_ssim"])
@@ -757,12 +759,13 @@ def _verdict(ci_low: float, ci_high: float) -> str:
     return " — level (the interval holds 0)"
 
 
-def findings(table: pd.DataFrame, strongest: dict[str, str]) -> str:
+def findings(table: pd.DataFrame, strongest: dict[str, str], metrics: tuple[str, ...] = BD_METRICS) -> str:
     """Markdown sentences: each family against the strongest classical codec of each test set, per metric.
 
     Args:
         table: :func:`ours_against_each` tables with a test_set column.
         strongest: test set → the classical codec to compare with (:func:`strongest_codec`).
+        metrics: which of :data:`BD_METRICS` to state.
     """
     lines = []
     if "container" in table.columns:  # the rates every user pays; the payload-only rows are for the tables
@@ -770,11 +773,64 @@ def findings(table: pd.DataFrame, strongest: dict[str, str]) -> str:
     for (test_set, family), rows in table.groupby(["test_set", "family"], sort=False):
         row = rows[rows["against"] == strongest[test_set]].iloc[0]
         parts = []
-        for metric in BD_METRICS:
+        for metric in metrics:
             label = _metric_label(metric)
             verdict = "" if not meaningful(row, metric) else _verdict(row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
             parts.append(f"{label} {format_bd(row, metric)}{verdict}")
         lines.append(f"- **{test_set}**, {family} against {row['against']}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def best_family(table: pd.DataFrame, test_set: str, against: str) -> str:
+    """The family with the lowest BD-rate in PSNR against one codec on one test set, container counted; where no
+    family overlaps that codec, the lowest mean over the codecs it does overlap; else the first family."""
+    if "container" in table.columns:
+        table = table[table["container"] == "counted"]
+    rows = table[table["test_set"] == test_set]
+    for ranking in (
+        rows[rows["against"] == against].set_index("family")["bd_rate_psnr"],
+        rows.groupby("family", sort=False)["bd_rate_psnr"].mean(),
+    ):
+        if ranking.notna().any():
+            return str(ranking.idxmin())
+    return str(rows["family"].iloc[0])
+
+
+def _standing_word(row: pd.Series, metrics: tuple[str, ...]) -> str:
+    """ "wins" where every meaningful metric's interval lies below 0, "loses" where every one lies above, "level"
+    where every one holds 0, else "mixed"."""
+    intervals = [(row[f"{m}_ci_low"], row[f"{m}_ci_high"]) for m in metrics if meaningful(row, m)]
+    if all(high < 0 for _, high in intervals):
+        return "wins"
+    if all(low > 0 for low, _ in intervals):
+        return "loses"
+    return "level" if all(low <= 0 <= high for low, high in intervals) else "mixed"
+
+
+def against_every_codec(table: pd.DataFrame, strongest: dict[str, str], metrics: tuple[str, ...]) -> str:
+    """Markdown: per test set, the best family (:func:`best_family`) against every classical codec in a line.
+
+    Each codec: the BD-rates in metrics ("−31 % / −22 %"), then "wins" (every 95 % interval below 0),
+    "loses" (every one above), "level" (every one holds 0) or "mixed"; "no meaningful overlap" where no metric
+    has one (:func:`meaningful`). Container bytes counted.
+    """
+    if "container" in table.columns:
+        table = table[table["container"] == "counted"]
+    lines = []
+    for test_set, rows in table.groupby("test_set", sort=False):
+        family = best_family(rows, test_set, strongest[test_set])
+        cells = []
+        for _, row in rows[rows["family"] == family].iterrows():
+            if not any(meaningful(row, m) for m in metrics):
+                cells.append(f"{row['against']} no meaningful overlap")
+                continue
+            values = " / ".join(f"{row[f'bd_rate_{m}']:+.0f} %" if meaningful(row, m) else "–" for m in metrics)
+            cells.append(f"{row['against']} {values} ({_standing_word(row, metrics)})")
+        labels = " / ".join(_metric_label(m) for m in metrics)
+        lines.append(
+            f"- **{test_set}**, our best family, {family}, against every codec, BD-rate in {labels}: "
+            + "; ".join(cells)
+        )
     return "\n".join(lines)
 
 
@@ -885,12 +941,14 @@ def equal_quality_findings(table: pd.DataFrame, families: list[str]) -> str:
 
 
 def equal_quality_summary(table: pd.DataFrame, families: list[str]) -> str:
-    """One Markdown line per test set: the bits ratio of each single model (not the families) in each metric.
+    """One Markdown line per test set: the bits ratio of each single model (not the families, not the quantisation-step
+    sweeps) in each metric.
 
     The short form of :func:`equal_quality_findings`, for the project README.
     """
     lines = []
-    singles = table[~table["method"].isin(families)]
+    curves_of_singles = table["method"].str.endswith(step_sweep_method(""))
+    singles = table[~table["method"].isin(families) & ~curves_of_singles]
     for test_set, rows in singles.groupby("test_set", sort=False):
         against = rows["against"].iloc[0]
         labels = " / ".join(BD_METRICS[metric] for metric in EQUAL_QUALITY_METRICS)

@@ -233,8 +233,10 @@ def rate_distortion_findings(output_dir: str | Path, detailed: bool = True) -> s
     The strongest codec is the one with the lowest BD-rate in PSNR against
     optimised JPEG 4:2:0 (``tables/rd_bd_rate.csv``); the numbers come from
     ``tables/rd_bd_rate_ours.csv``, then each model beside that codec at equal
-    quality (``tables/rd_equal_quality.csv``): every point when detailed, else
-    one line of the paper's models per test set. Empty when notebook 06 has not run.
+    quality (``tables/rd_equal_quality.csv``). Detailed: every family in every
+    metric and every point; else (the project README) the best family against
+    every codec in PSNR and MS-SSIM and one line of the paper's models per test
+    set. Empty when notebook 06 has not run.
     """
     from aelib.study import ratedistortion as rd
 
@@ -245,11 +247,17 @@ def rate_distortion_findings(output_dir: str | Path, detailed: bool = True) -> s
     standing = pd.read_csv(tables_dir / "rd_bd_rate_ours.csv")
     strongest = {name: rd.strongest_codec(rows) for name, rows in bd.groupby("test_set", sort=False)}
     named = ", ".join(f"{codec} on {name}" for name, codec in strongest.items())
-    text = (
-        f"Strongest classical codec (lowest BD-rate in PSNR against optimised JPEG 4:2:0): {named}. "
-        "BD-rate of our families against it (negative: we need fewer bits for the same quality; "
-        "95 % bootstrap interval over images; the quality range the number is taken over):\n\n"
-        + rd.findings(standing, strongest)
+    text = f"Strongest classical codec (lowest BD-rate in PSNR against optimised JPEG 4:2:0): {named}."
+    if detailed:
+        text += (
+            " BD-rate of our families against it (negative: we need fewer bits for the same quality; "
+            "95 % bootstrap interval over images; the quality range the number is taken over):\n\n"
+            + rd.findings(standing, strongest, rd.BD_METRICS)
+        )
+    text += (
+        "\n\nOur best family on each test set against every classical codec, BD-rate (negative: fewer bits for "
+        "the same quality; wins: every 95 % bootstrap interval over images below 0; loses: every one above):\n\n"
+        + rd.against_every_codec(standing, strongest, rd.EQUAL_QUALITY_METRICS)
     )
     if not (tables_dir / "rd_equal_quality.csv").is_file():  # written by notebook 06 since it has this table
         return text

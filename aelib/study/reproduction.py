@@ -14,6 +14,7 @@ on the machine and are not compared.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aelib.config import project_root
+from aelib.config import portable_path, project_root
 from aelib.outputs import atomic_output
 
 RERUNS_FOLDER = "reproduced"
@@ -82,9 +83,16 @@ def _numeric_columns(table: pd.DataFrame) -> list[str]:
 
 
 def _compare_table(name: str, committed: pd.DataFrame, new: pd.DataFrame) -> tuple[list[dict], str | None]:
-    """The rows of every compared number of one table, or why the table could not be compared."""
-    if list(committed.columns) != list(new.columns) or len(committed) != len(new):
-        return [], f"its shape differs ({committed.shape} committed, {new.shape} new)"
+    """The rows of every compared number of one table, or why the table could not be compared.
+
+    Columns that only the new run has (a measurement added since the committed run) are left out; a committed
+    column the new run lacks, or another number of rows, makes the table incomparable.
+    """
+    lost = [c for c in committed.columns if c not in new.columns]
+    if lost or len(committed) != len(new):
+        lost_text = f"; lost: {', '.join(lost)}" if lost else ""
+        return [], f"its shape differs ({committed.shape} committed, {new.shape} new{lost_text})"
+    new = new[list(committed.columns)]
     keys = [c for c in committed.columns if not pd.api.types.is_numeric_dtype(committed[c])]
     if not committed[keys].astype(str).equals(new[keys].astype(str)):
         return [], "its labels (methods, images, settings) differ"
@@ -161,9 +169,24 @@ def compare_runs(committed_dir: str | Path, new_dir: str | Path) -> Comparison:
     return Comparison(pd.DataFrame(rows, columns=columns), not_compared, timing)
 
 
+_REPORT_HEAD = re.compile(
+    r"^This run \(`(?P<new>[^`]+)`\) against the committed one \(`(?P<committed>[^`]+)`\), on (?P<machine>.+), "
+    r"(?P<date>\d{4}-\d{2}-\d{2})\.$\n\n\*\*Verdict: (?P<verdict>.+)\.\*\*$",
+    re.M,
+)
+
+
+def report_summary(report: str) -> dict[str, str] | None:
+    """From a report of :func:`write_report`: the two folders, the machine, the date and the verdict (None if the
+    text is not such a report)."""
+    match = _REPORT_HEAD.search(report)
+    return None if match is None else match.groupdict()
+
+
 def write_report(comparison: Comparison, committed_dir: Path, new_dir: Path, machine: str) -> Path:
     """``runs/reproduction.md`` (verdict, per-table summary, the numbers that changed) and ``runs/reproduction.csv``
-    (every number) in new_dir; returns the report's path."""
+    (every number) in new_dir; returns the report's path. Its first lines, read back by :func:`report_summary`,
+    name the folders (relative to the checkout), the machine and the date."""
     numbers = comparison.numbers
     runs = Path(new_dir) / "runs"
     with atomic_output(runs / NUMBERS_FILE) as temporary:
@@ -171,7 +194,8 @@ def write_report(comparison: Comparison, committed_dir: Path, new_dir: Path, mac
     lines = [
         "# Reproduction report",
         "",
-        f"This run (`{new_dir}`) against the committed one (`{committed_dir}`), on {machine}.",
+        f"This run (`{portable_path(new_dir, project_root())}`) against the committed one "
+        f"(`{portable_path(committed_dir, project_root())}`), on {machine}, {datetime.date.today().isoformat()}.",
         "",
         f"**Verdict: {comparison.verdict}.**",
         "",
