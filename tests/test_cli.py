@@ -427,7 +427,15 @@ def test_models_lists_the_committed_zoo_with_the_numbers_of_its_tables():
     committed = sorted(p.name for p in (results / "models").glob("*.keras"))
     blocks = [line for line in listed.stdout.splitlines() if not line.startswith(" ")]
     assert sorted(line.split()[0] for line in blocks) == committed
-    assert blocks[0].startswith("rd_mse_0.018.keras  [recommended for photos")  # recommended first
+    # The recommended models first, the photo model (compress's default) before the face model.
+    from aelib.config import RECOMMENDED_MODELS
+
+    def recommended(use: str) -> str:
+        return next(name for name in RECOMMENDED_MODELS[use] if f"{name}.keras" in committed)
+
+    assert blocks[0].startswith(f"{recommended('photos')}.keras  [recommended for photos")
+    if recommended("faces") != recommended("photos"):
+        assert blocks[1].startswith(f"{recommended('faces')}.keras  [recommended for faces]")
     points = pd.read_csv(results / "tables" / "rd_points_test.csv", comment="#")
     row = points[
         (points["method"] == "ours (mse)") & (pd.to_numeric(points["setting"], errors="coerce") == 0.018)

@@ -136,7 +136,8 @@ def _hyperprior_entry(path: Path, card: dict, results: Path) -> ZooEntry:
 def zoo(results: str | Path, models_dir: str | Path | None = None) -> list[ZooEntry]:
     """Every codec model in ``results/models`` (or models_dir) with its description and measurements.
 
-    The measurements come from ``results/tables``; the recommended models come first.
+    The measurements come from ``results/tables``; the recommended models come first, in the order of the uses
+    in :data:`aelib.config.RECOMMENDED_MODELS` (photos first: the model ``aelib compress`` uses by default).
     """
     results = Path(results)
     entries = []
@@ -157,7 +158,13 @@ def zoo(results: str | Path, models_dir: str | Path | None = None) -> list[ZooEn
         )
         for entry in entries
     ]
-    return sorted(entries, key=lambda entry: (not entry.recommended_for, entry.name))
+    uses = list(RECOMMENDED_MODELS)
+
+    def order(entry: ZooEntry) -> tuple:
+        first_use = min((uses.index(use) for use in entry.recommended_for), default=len(uses))
+        return first_use, entry.name
+
+    return sorted(entries, key=order)
 
 
 def recommendations(entries: list[ZooEntry]) -> dict[str, str]:
