@@ -20,7 +20,6 @@ from aelib.config import (
     DEFAULT_FEATURE_LAYERS,
     DEFAULT_SEED,
     EMBEDDED_TEST_SET,
-    ENTROPY_SUFFIX,
     IMAGE_SIZE,
     MAX_PIXELS,
     PAPER_DEPTHS,
@@ -28,6 +27,7 @@ from aelib.config import (
     TrainConfig,
 )
 from aelib.errors import AelibError, InputError
+from aelib.layout import CHECKPOINT_SUFFIX, ResultsLayout, evaluation_tables, model_files, paper_model_name
 from aelib.outputs import refuse_overwrite
 
 
@@ -110,8 +110,8 @@ def _train(args: argparse.Namespace) -> None:
         rate_weight=args.rate_weight,
     )
     out = Path(args.out)
-    name = f"autoencoder_{args.depth}L"
-    refuse_overwrite([out / f"{name}.keras", out / f"{name}{ENTROPY_SUFFIX}", out / f"{name}_history.csv"], args.force)
+    name = paper_model_name(args.depth)
+    refuse_overwrite(model_files(out, name), args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
     _import_tensorflow_quietly()
@@ -139,7 +139,7 @@ def _train_codec(args: argparse.Namespace) -> None:
     from aelib.data import describe_source, load_dataset, load_photo_splits
 
     out = Path(args.out)
-    model_path = out / f"{args.name}.keras"
+    model_path = model_files(out, args.name)[0]
     refuse_overwrite([model_path], args.force)
     if args.preset == "photos":
         if args.data is None:
@@ -179,7 +179,7 @@ def _calibrate(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.suffix != ".keras":
         raise InputError(f"--out must name a .keras file, got {out}")
-    refuse_overwrite([out, out.with_name(out.stem + ENTROPY_SUFFIX)], args.force)
+    refuse_overwrite(model_files(out.parent, out.stem)[:2], args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.train)} training images")
     _import_tensorflow_quietly()
@@ -200,11 +200,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     if not Path(args.model).is_file():
         raise InputError(f"model file not found: {args.model}")
     out = Path(args.out) if args.out else None
-    stem = Path(args.model).stem
     if out is not None:
-        refuse_overwrite(
-            [out / f"{stem}_table1.csv", out / f"{stem}_table1.md", out / f"{stem}_per_image.csv"], args.force
-        )
+        table1, per_image = evaluation_tables(out, Path(args.model).stem)
+        refuse_overwrite([table1, table1.with_suffix(".md"), per_image], args.force)
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.test)} test images")
     _import_tensorflow_quietly()
@@ -228,7 +226,7 @@ def _evaluate(args: argparse.Namespace) -> None:
                 f"Data: {describe_source(args.data)}, {len(dataset.test)} test images. "
                 f"Command: aelib {' '.join(sys.argv[1:])}"
             )
-            write_table(table, out, f"{stem}_table1", provenance)
+            write_table(table, table1, provenance)
             print(f"wrote tables to {out}")
         return
 
@@ -240,8 +238,8 @@ def _evaluate(args: argparse.Namespace) -> None:
             f"Data: {describe_source(args.data)}, {len(dataset.test)} test images. "
             f"Command: aelib {' '.join(sys.argv[1:])}"
         )
-        write_table(evaluation.summary, out, f"{stem}_table1", provenance)
-        write_csv(evaluation.per_image, out / f"{stem}_per_image.csv")
+        write_table(evaluation.summary, table1, provenance)
+        write_csv(evaluation.per_image, per_image)
         print(f"wrote tables to {out}")
 
 
@@ -336,11 +334,11 @@ def _models(args: argparse.Namespace) -> None:
     from aelib.codec.zoo import zoo, zoo_markdown
 
     results = Path(args.results) if args.results else _committed_results()
-    if not (results / "models").is_dir():
+    if not ResultsLayout(results).models.is_dir():
         raise InputError(f"no models folder in {results}")
     entries = zoo(results)
     if not entries:
-        raise InputError(f"no codec models in {results / 'models'}")
+        raise InputError(f"no codec models in {ResultsLayout(results).models}")
     if args.markdown:
         print(zoo_markdown(entries))
         return
@@ -361,11 +359,11 @@ def _default_model() -> Path:
     from aelib.codec.zoo import recommendations, zoo
 
     results = _committed_results()
-    entries = zoo(results) if (results / "models").is_dir() else []
+    entries = zoo(results) if ResultsLayout(results).models.is_dir() else []
     name = recommendations(entries).get("photos")
     if name is None:
         raise InputError("no --model given and no committed model to recommend; pass --model MODEL.keras")
-    path = results / "models" / f"{name}.keras"
+    path = ResultsLayout(results).model(name)
     print(f"aelib: no --model given: {path.name}, the committed model recommended for photos", file=sys.stderr)
     return path
 
@@ -590,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Train the mean-scale hyperprior network with per-quality gain levels (settings: "
             "aelib.config.HyperpriorTraining), then export NAME.keras with its coding tables inside. "
-            "A checkpoint NAME.resume.npz is written as it goes; the same command continues from it."
+            f"A checkpoint NAME{CHECKPOINT_SUFFIX} is written as it goes; the same command continues from it."
         ),
     )
     _add_data_arguments(train_codec)

@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "aelib"
 
 LAYERS = {
-    "foundation": ("errors", "config", "outputs", "data", "tables"),
+    "foundation": ("errors", "config", "layout", "outputs", "data", "tables"),
     "measure": ("measure.metrics", "measure.bdrate", "measure.baselines"),
     "nn": (
         "nn.layers",

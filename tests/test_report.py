@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from aelib.layout import ResultsLayout
 from aelib.study.report import (
     combine_table1,
     depth_table,
@@ -12,7 +13,6 @@ from aelib.study.report import (
     evaluation_set_name,
     read_table1s,
     readme_findings,
-    table1_stem,
     write_table,
 )
 
@@ -55,13 +55,15 @@ def test_depth_table_puts_each_model_beside_its_matched_jpeg():
 
 def test_write_table_round_trips_and_heads_markdown_with_provenance(tmp_path):
     table = _table(3, 40, 28.0)
-    csv, markdown = write_table(table, tmp_path, table1_stem(3, "test"), "Data: x. Command: `y`.")
+    layout = ResultsLayout(tmp_path)
+    csv, markdown = write_table(table, layout.table1(3, "test"), "Data: x. Command: `y`.")
+    assert (csv, markdown) == (layout.table1(3, "test"), layout.table1(3, "test").with_suffix(".md"))
     pd.testing.assert_frame_equal(pd.read_csv(csv), table)
     lines = markdown.read_text().splitlines()
     assert lines[0] == "Data: x. Command: `y`."
     assert lines[2].startswith("| method") and "compression ratio" in lines[2]
     assert len(lines) == 3 + 1 + len(table)
-    assert set(read_table1s(tmp_path, [3, 5], "test")) == {3}
+    assert set(read_table1s(layout, [3, 5], "test")) == {3}
 
 
 def test_names_of_evaluation_sets():

@@ -5,9 +5,8 @@ import datetime
 import pandas as pd
 import pytest
 
+from aelib.layout import ResultsLayout
 from aelib.study.reproduction import (
-    NUMBERS_FILE,
-    REPORT_FILE,
     compare_runs,
     report_summary,
     rerun_folder,
@@ -69,10 +68,10 @@ def test_a_table_that_cannot_be_compared_says_why_and_the_report_holds_every_num
     assert comparison.not_compared == {"data.csv": "the new run has no such table"}
     report = write_report(comparison, committed, new, "this machine")
     text = report.read_text()
-    assert report == new / "runs" / REPORT_FILE and "**Verdict: within tolerances" in text
+    assert report == ResultsLayout(new).reproduction_report and "**Verdict: within tolerances" in text
     assert "| table1_test.csv | JPEG q75 | psnr | 32.5 | 32.6 | +0.1 | ±0.1 | yes |" in text
     assert "`data.csv`: the new run has no such table" in text
-    numbers = pd.read_csv(new / "runs" / NUMBERS_FILE)
+    numbers = pd.read_csv(ResultsLayout(new).reproduction_numbers)
     assert len(numbers) == 4 and numbers["within"].all()
     summary = report_summary(text)
     assert summary["machine"] == "this machine" and summary["new"] == str(new)  # outside the workspace: absolute

@@ -226,13 +226,13 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(tmp_path, capsys):
     import sys
 
     from aelib.data import load_dataset
-    from aelib.study.train import CHECKPOINT_SUFFIX
+    from aelib.layout import checkpoint_file, model_files
 
     killed = tmp_path / "killed"
     child = subprocess.run([sys.executable, "-c", _KILLED_RUN, str(killed)], capture_output=True, text=True)
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
-    checkpoint = killed / f"autoencoder_3L{CHECKPOINT_SUFFIX}"
-    assert checkpoint.is_file() and not (killed / "autoencoder_3L.keras").exists()
+    checkpoint = checkpoint_file(killed, "autoencoder_3L")
+    assert checkpoint.is_file() and not model_files(killed, "autoencoder_3L")[0].exists()
 
     dataset = load_dataset(None, size=32, limit=40, fractions=(0.8, 0.2, 0.0))
     config = TrainConfig(epochs=3, batch_size=8, seed=4, warmup_steps=4, ramp_steps=4)

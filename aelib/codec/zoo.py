@@ -2,10 +2,10 @@
 
 Read from what the study committed beside the models, without TensorFlow or
 pandas (``aelib models`` runs with the codec's own packages): the model card
-inside an exported ``.keras`` file, ``rd_settings.json`` for the rate–distortion
-families, the run's ``runs/manifest.json`` for the paper's autoencoders, and
-the test-set tables (``table1_NL_test.csv``, ``rd_points_test.csv``) for the
-numbers. A model without a measurement says so instead of showing one.
+inside an exported ``.keras`` file, the rate–distortion settings beside the
+families, the run's manifest for the paper's autoencoders, and the test-set
+tables (each depth's Table 1, the rate–distortion points) for the numbers, all
+found through :class:`aelib.layout.ResultsLayout`. A model without a measurement says so instead of showing one.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aelib.codec.format import read_model_card
-from aelib.config import ENTROPY_SUFFIX, RECOMMENDED_MODELS
+from aelib.config import RECOMMENDED_MODELS
+from aelib.layout import (
+    RATE_DISTORTION_PREFIX,
+    RD_BASE_MODEL,
+    RD_SETTINGS_FILE,
+    ResultsLayout,
+    model_files,
+    paper_model_depth,
+    rd_model_family,
+)
 
 FACE_DATA = ("utkface", "celeba", "celeba_hq", "celeba-hq", "celebahq")
 """Names of data folders of faces: a model trained on one of them is a face model."""
@@ -56,9 +65,9 @@ class ZooEntry:
     @property
     def use(self) -> str:
         """What the model is for, in words."""
-        if self.name.startswith("autoencoder_"):
+        if paper_model_depth(self.name) is not None:
             return "reproducing the paper (no rate control); not for use"
-        if self.name == "rd_base":
+        if self.name == RD_BASE_MODEL:
             return "the start of the families' fine-tuning; not for use"
         domain = "128×128 faces" if self.faces else "natural photos"
         return f"{domain}; other images work, at a cost" if self.faces else domain
@@ -87,35 +96,35 @@ def _measured(row: dict | None, bpp_column: str) -> dict:
     }
 
 
-def _paper_entry(path: Path, results: Path) -> ZooEntry:
-    depth = path.stem.removeprefix("autoencoder_")
-    method = f"{depth[:-1]}-layer"
-    manifest = results / "runs" / "manifest.json"
+def _paper_entry(path: Path, layout: ResultsLayout) -> ZooEntry:
+    depth = paper_model_depth(path.stem)
+    method = f"{depth}-layer"
+    manifest = layout.manifest
     source = json.loads(manifest.read_text())["settings"]["data_dir"] if manifest.is_file() else None
-    row = next((r for r in _rows(results / "tables" / f"table1_{depth}_test.csv") if r["method"] == method), None)
+    row = next((r for r in _rows(layout.table1(depth, "test")) if r["method"] == method), None)
     measured = _measured(row, "bits_per_pixel")
     kind = f"the paper's {method} autoencoder (hybrid loss, no rate term)"
     return ZooEntry(path, kind, source or "embedded default", _data_name(source) in FACE_DATA, "one rate", **measured)
 
 
-def _family_entry(path: Path, results: Path) -> ZooEntry:
-    settings_file = path.parent / "rd_settings.json"
+def _family_entry(path: Path, layout: ResultsLayout) -> ZooEntry:
+    settings_file = path.parent / RD_SETTINGS_FILE
     source = json.loads(settings_file.read_text())["data"] if settings_file.is_file() else None
-    if path.stem == "rd_base":
+    if path.stem == RD_BASE_MODEL or rd_model_family(path.stem) is None:
         kind, measured = "GDN factorized base model (MSE, middle λ)", {}
     else:
-        _, family, lam = path.stem.split("_")
-        kind = f"GDN transform, factorized prior, R + λ·D ({family}, λ = {lam})"
-        rows = _rows(results / "tables" / "rd_points_test.csv")
-        row = next((r for r in rows if r["method"] == f"ours ({family})" and float(r["setting"]) == float(lam)), None)
+        family, lam = rd_model_family(path.stem)
+        kind = f"GDN transform, factorized prior, R + λ·D ({family}, λ = {lam:g})"
+        rows = _rows(layout.rd_points("test"))
+        row = next((r for r in rows if r["method"] == f"ours ({family})" and float(r["setting"]) == lam), None)
         measured = _measured(row, "bpp")
     return ZooEntry(path, kind, source or "embedded default", _data_name(source) in FACE_DATA, "one rate", **measured)
 
 
-def _hyperprior_entry(path: Path, card: dict, results: Path) -> ZooEntry:
+def _hyperprior_entry(path: Path, card: dict, layout: ResultsLayout) -> ZooEntry:
     trained_on = card.get("trained_on", "not recorded")
     faces = any(name in trained_on.lower() for name in FACE_DATA)
-    rows = [r for r in _rows(results / "tables" / "rd_points_test.csv") if r["method"] == f"{path.stem} (hyperprior)"]
+    rows = [r for r in _rows(layout.rd_points("test")) if r["method"] == f"{path.stem} (hyperprior)"]
     measured = {}
     if rows:
 
@@ -139,18 +148,18 @@ def zoo(results: str | Path, models_dir: str | Path | None = None) -> list[ZooEn
     The measurements come from ``results/tables``; the recommended models come first, in the order of the uses
     in :data:`aelib.config.RECOMMENDED_MODELS` (photos first: the model ``aelib compress`` uses by default).
     """
-    results = Path(results)
+    layout = ResultsLayout(results)
     entries = []
-    for path in sorted(Path(models_dir if models_dir is not None else results / "models").glob("*.keras")):
+    for path in sorted(Path(models_dir if models_dir is not None else layout.models).glob("*.keras")):
         card = read_model_card(path)
         if card is not None:
-            entries.append(_hyperprior_entry(path, card, results))
-        elif not path.with_name(path.stem + ENTROPY_SUFFIX).is_file():
+            entries.append(_hyperprior_entry(path, card, layout))
+        elif not model_files(path.parent, path.stem)[1].is_file():
             continue
-        elif path.stem.startswith("autoencoder_"):
-            entries.append(_paper_entry(path, results))
-        elif path.stem.startswith("rd_"):
-            entries.append(_family_entry(path, results))
+        elif paper_model_depth(path.stem) is not None:
+            entries.append(_paper_entry(path, layout))
+        elif path.stem.startswith(RATE_DISTORTION_PREFIX):
+            entries.append(_family_entry(path, layout))
     recommended = recommendations(entries)
     entries = [
         ZooEntry(

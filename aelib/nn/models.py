@@ -52,6 +52,7 @@ import keras
 
 from aelib.config import IMAGE_SIZE
 from aelib.errors import AelibError, FormatError, InputError
+from aelib.layout import paper_model_name
 from aelib.nn.layers import GDN
 from aelib.outputs import atomic_output
 
@@ -105,7 +106,7 @@ def build_autoencoder(depth: int, name: str | None = None) -> keras.Model:
 
     Args:
         depth: number of encoder convolutions (the paper's 3, 5, 7, 10; any >= 1).
-        name: model name; "autoencoder_{depth}L" by default.
+        name: model name; :func:`aelib.layout.paper_model_name` of the depth by default.
 
     Returns:
         A model mapping (batch, H, W, 3) images in [0, 1] to reconstructions,
@@ -146,7 +147,7 @@ def build_autoencoder(depth: int, name: str | None = None) -> keras.Model:
         )(y)
     decoder = keras.Model(latent, y, name="decoder")
 
-    return keras.Model(image, decoder(encoder(image)), name=name or f"autoencoder_{depth}L")
+    return keras.Model(image, decoder(encoder(image)), name=name or paper_model_name(depth))
 
 
 def build_gdn_autoencoder(channels: int, latent_channels: int, name: str = "gdn_autoencoder") -> keras.Model:

@@ -44,13 +44,13 @@ from aelib.config import (
     resolve_precision,
 )
 from aelib.errors import InputError
+from aelib.layout import ResultsLayout
 from aelib.outputs import atomic_output
 
 NOTEBOOKS_DIR = project_root() / "notebooks"
 DATA_NOTEBOOK = "01_data_prep.ipynb"
 DEPTH_NOTEBOOKS = ("02_model_building.ipynb", "03_training.ipynb", "04_evaluation.ipynb")
 FINAL_NOTEBOOKS = (f"{RATE_DISTORTION_STEP}.ipynb",)
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ class Step:
         return stem if self.depth is None else f"depth-{self.depth}/{stem}"
 
     def output_path(self, output_dir: Path) -> Path:
-        return output_dir / "runs" / f"{self.key}.ipynb"
+        return ResultsLayout(output_dir).executed_notebook(self.key)
 
 
 def plan_steps(depths: tuple[int, ...]) -> list[Step]:
@@ -258,12 +258,12 @@ def is_committed_example(output_dir: Path) -> bool:
 
 
 def read_manifest(output_dir: Path) -> dict | None:
-    path = output_dir / "runs" / MANIFEST
+    path = ResultsLayout(output_dir).manifest
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _write_manifest(output_dir: Path, manifest: dict) -> None:
-    with atomic_output(output_dir / "runs" / MANIFEST) as temporary:
+    with atomic_output(ResultsLayout(output_dir).manifest) as temporary:
         temporary.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -335,10 +335,6 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict) -> None:
             f"(the executed notebook with the traceback: {output})"
         ) from None
 
-
-LOG_FILE = "reproduce.log"
-"""Beside the executed notebooks: everything the notebooks and their kernels print (papermill's cell log,
-TensorFlow's start-up lines), which the terminal does not show."""
 
 _EPOCH_LINE = re.compile(
     r"^\s*(?P<model>\S+) epoch (?P<epoch>\d+)/(?P<epochs>\d+):.*?(?: at most (?P<left>.+?) left)?$"
@@ -435,7 +431,9 @@ def run_reproduce(
     manifest = _start_manifest(output_dir, settings, command, force)
     steps = plan_steps(settings.depths)
     depths = list(settings.depths)
-    display = RunDisplay(output_dir / "runs" / LOG_FILE, len(steps))
+    # The log holds everything the notebooks and their kernels print (papermill's cell log, TensorFlow's
+    # start-up lines), which the terminal does not show.
+    display = RunDisplay(ResultsLayout(output_dir).log, len(steps))
     committed_folder = (
         output_dir.resolve().relative_to(project_root()).as_posix() if is_committed_example(output_dir) else None
     )
@@ -483,7 +481,7 @@ def run_reproduce(
             display.status(label, f"finished in {_format_duration(seconds)}", True)
         _write_manifest(output_dir, manifest)
         readme = publish()
-        display.status(f"wrote {readme}; the notebooks' output is in {output_dir / 'runs' / LOG_FILE}", final=True)
+        display.status(f"wrote {readme}; the notebooks' output is in {ResultsLayout(output_dir).log}", final=True)
         if compare_with is not None:
             from aelib.study.reproduction import compare_runs, write_report
 

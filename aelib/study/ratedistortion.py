@@ -67,6 +67,7 @@ from aelib.config import (
     project_root,
 )
 from aelib.errors import InputError
+from aelib.layout import RD_BASE_MODEL, RD_SETTINGS_FILE, model_files, rd_model_name
 from aelib.measure.baselines import CODECS, encode_with_codec, header_bytes
 from aelib.measure.bdrate import MIN_POINTS, bd_quality, bd_rate, rate_at_quality, shared_range, to_decibels
 from aelib.measure.metrics import COLOUR_COLUMNS, bits_per_pixel, colour_columns, ms_ssim, psnr, ssim
@@ -84,13 +85,13 @@ CLASSICAL_SWEEPS = {codec.name: (codec.key, codec.sweep) for codec in CODECS.val
 logger = logging.getLogger(__name__)
 
 
-BASE_MODEL = "rd_base"
+BASE_MODEL = RD_BASE_MODEL
 """File stem of the shared base model the families' fine-tuning chains start from."""
 
 
 def model_name(family: Family, lam: float) -> str:
-    """File stem of a family member, e.g. "rd_mse_0.018"."""
-    return f"rd_{family.name}_{lam:g}"
+    """File stem of a family member (:func:`aelib.layout.rd_model_name`)."""
+    return rd_model_name(family.name, lam)
 
 
 def rate_weight(family: Family, lam: float) -> float:
@@ -100,7 +101,7 @@ def rate_weight(family: Family, lam: float) -> float:
     return 1.0 / (lam * family.scale)
 
 
-SETTINGS_FILE = "rd_settings.json"
+SETTINGS_FILE = RD_SETTINGS_FILE
 """Beside the models: the training settings and data they were trained with."""
 
 
@@ -109,7 +110,7 @@ def _train_or_load(name: str, start_from, config: TrainConfig, training: RDTrain
     from aelib.nn.models import build_gdn_autoencoder
     from aelib.study.train import train_model
 
-    path = out_dir / f"{name}.keras"
+    path = model_files(out_dir, name)[0]
     if path.is_file() and entropy_path(path).is_file():
         logger.info("%s: trained before with the same settings, loaded from %s", name, path)
         return load_codec_model(path)

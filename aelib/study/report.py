@@ -14,13 +14,9 @@ import pandas as pd
 
 from aelib.config import MATCHED_JPEG_SUFFIX, RATE_DISTORTION_STEP
 from aelib.data import describe_test_set, test_set_name
+from aelib.layout import ResultsLayout, paper_model_name
 from aelib.measure.baselines import jpeg_description
 from aelib.outputs import atomic_output
-
-
-def table1_stem(depth: int, test_set: str) -> str:
-    """File stem of one depth's Table 1 on one test set, e.g. ``table1_3L_test``."""
-    return f"table1_{depth}L_{test_set}"
 
 
 def format_markdown(table: pd.DataFrame) -> str:
@@ -38,28 +34,30 @@ def write_csv(table: pd.DataFrame, path: str | Path) -> Path:
 
 
 def write_table(
-    table: pd.DataFrame, folder: str | Path, stem: str, provenance: str, markdown: pd.DataFrame | None = None
+    table: pd.DataFrame, csv_path: str | Path, provenance: str, markdown: pd.DataFrame | None = None
 ) -> tuple[Path, Path]:
-    """Writes folder/stem.csv and folder/stem.md (provenance line, blank line, table); returns both paths.
+    """Writes a table as CSV and, beside it with the suffix .md, as Markdown (provenance line, blank line, table).
 
     Args:
         table: what the CSV holds.
-        folder, stem: where, and the file names without suffix.
+        csv_path: the CSV's path, e.g. ``ResultsLayout(out).rd_ladder``.
         provenance: the line heading the Markdown file (data, command).
         markdown: a readable form of the table for the Markdown file (default: the table itself).
+
+    Returns:
+        The CSV's and the Markdown file's paths.
     """
-    folder = Path(folder)
-    csv, markdown_path = write_csv(table, folder / f"{stem}.csv"), folder / f"{stem}.md"
+    csv = write_csv(table, csv_path)
+    markdown_path = csv.with_suffix(".md")
     shown = table if markdown is None else markdown
     with atomic_output(markdown_path) as temporary:
         temporary.write_text(f"{provenance}\n\n{format_markdown(shown)}\n")
     return csv, markdown_path
 
 
-def read_table1s(folder: str | Path, depths: list[int], test_set: str) -> dict[int, pd.DataFrame]:
-    """The per-depth Table 1 CSVs of a test set that exist in folder, keyed by depth."""
-    folder = Path(folder)
-    paths = {depth: folder / f"{table1_stem(depth, test_set)}.csv" for depth in depths}
+def read_table1s(layout: ResultsLayout, depths: list[int], test_set: str) -> dict[int, pd.DataFrame]:
+    """The per-depth Table 1 CSVs of a test set that exist in a results folder, keyed by depth."""
+    paths = {depth: layout.table1(depth, test_set) for depth in depths}
     return {depth: pd.read_csv(path) for depth, path in paths.items() if path.is_file()}
 
 
@@ -104,8 +102,8 @@ def evaluation_set_name(folder: str | Path | None) -> str:
     return "test" if folder is None else test_set_name(folder)
 
 
-def _image(path: Path, output_dir: Path, caption: str) -> str:
-    return f"![{caption}]({path.relative_to(output_dir).as_posix()})" if path.is_file() else ""
+def _image(path: Path, layout: ResultsLayout, caption: str) -> str:
+    return f"![{caption}]({layout.relative(path)})" if path.is_file() else ""
 
 
 def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
@@ -125,8 +123,7 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
     from aelib.data import describe_source
     from aelib.study.plots import plot_depth_comparison, save_figure
 
-    output_dir = Path(output_dir)
-    tables_dir, figures_dir = output_dir / "tables", output_dir / "figures"
+    layout = ResultsLayout(output_dir)
     depths = list(settings.depths)
     data = describe_source(settings.data_dir)
     profile = PROFILES[settings.profile]
@@ -169,27 +166,28 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
     if settings.second_test_set:
         test_sets.append((evaluation_set_name(settings.second_test_set), describe_test_set(settings.second_test_set)))
     for test_set, description in test_sets:
-        tables = read_table1s(tables_dir, depths, test_set)
+        tables = read_table1s(layout, depths, test_set)
         if not tables:
             continue
         set_provenance = f"{provenance} Test set: {description}. JPEG rows: {jpeg_description()}."
         combined = combine_table1(tables)
-        write_table(combined, tables_dir, f"table1_{test_set}", set_provenance)
+        write_table(combined, layout.table1_all_depths(test_set), set_provenance)
         by_depth = depth_table(tables)
-        write_table(by_depth, tables_dir, f"depths_{test_set}", set_provenance)
+        write_table(by_depth, layout.depths(test_set), set_provenance)
         figure = plot_depth_comparison(by_depth, f"Autoencoder against SSIM-matched JPEG by depth: {description}")
-        save_figure(figure, figures_dir / f"depths_{test_set}.png")
+        save_figure(figure, layout.depths_figure(test_set))
         plt.close(figure)
         lines += [
             f"## Table 1 on {description}",
             "",
-            f"CSV: `tables/table1_{test_set}.csv`. The paper's columns are its CelebA-HQ figures for the same row.",
+            f"CSV: `{layout.relative(layout.table1_all_depths(test_set))}`. The paper's columns are its CelebA-HQ "
+            "figures for the same row.",
             "",
             format_markdown(combined),
             "",
-            f"### By depth (Figure 14 a–d): `tables/depths_{test_set}.csv`",
+            f"### By depth (Figure 14 a–d): `{layout.relative(layout.depths(test_set))}`",
             "",
-            _image(figures_dir / f"depths_{test_set}.png", output_dir, "metrics against depth"),
+            _image(layout.depths_figure(test_set), layout, "metrics against depth"),
             "",
             depth_trend({depth: table.iloc[0] for depth, table in tables.items()}),
             "",
@@ -198,22 +196,23 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
             lines += [
                 f"### {depth}-layer model",
                 "",
-                _image(figures_dir / f"bars_{depth}L_{test_set}.png", output_dir, "metrics against JPEG"),
-                _image(figures_dir / f"distributions_{depth}L_{test_set}.png", output_dir, "distributions"),
-                _image(figures_dir / f"examples_{depth}L_{test_set}.png", output_dir, "examples"),
+                _image(layout.evaluation_figure("bars", depth, test_set), layout, "metrics against JPEG"),
+                _image(layout.evaluation_figure("distributions", depth, test_set), layout, "distributions"),
+                _image(layout.evaluation_figure("examples", depth, test_set), layout, "examples"),
                 "",
             ]
     if RATE_DISTORTION_STEP in manifest["steps"]:
-        lines += _rate_distortion_section(output_dir, test_sets)
+        lines += _rate_distortion_section(layout, test_sets)
     lines += ["## Training", ""]
     for depth in depths:
-        lines.append(_image(figures_dir / f"training_{depth}L.png", output_dir, f"training curves, {depth}-layer"))
+        lines.append(_image(layout.training_figure(depth), layout, f"training curves, {depth}-layer"))
+    any_depth = paper_model_name("N")
     lines += [
         "",
         "## Models",
         "",
-        "`models/autoencoder_NL.keras` with its entropy tables `autoencoder_NL.entropy.npz`; use them with "
-        "`aelib compress --model …` and `aelib decompress`.",
+        f"`{layout.relative(layout.model(any_depth))}` with its entropy tables "
+        f"`{layout.entropy_tables(any_depth).name}`; use them with `aelib compress --model …` and `aelib decompress`.",
         "",
         "## Steps",
         "",
@@ -221,7 +220,7 @@ def write_summary(output_dir: str | Path, settings, manifest: dict) -> Path:
         "|---|---|---|",
     ]
     lines += [f"| {key} | {step['seconds']:.0f} | {step['finished']} |" for key, step in manifest["steps"].items()]
-    readme = output_dir / "README.md"
+    readme = layout.readme
     with atomic_output(readme) as temporary:
         temporary.write_text("\n".join(lines) + "\n")
     return readme
@@ -240,11 +239,11 @@ def rate_distortion_findings(output_dir: str | Path, detailed: bool = True) -> s
     """
     from aelib.study import ratedistortion as rd
 
-    tables_dir = Path(output_dir) / "tables"
-    if not (tables_dir / "rd_bd_rate_ours.csv").is_file():
+    layout = ResultsLayout(output_dir)
+    if not layout.rd_bd_rate_ours.is_file():
         return ""
-    bd = pd.read_csv(tables_dir / "rd_bd_rate.csv")
-    standing = pd.read_csv(tables_dir / "rd_bd_rate_ours.csv")
+    bd = pd.read_csv(layout.rd_bd_rate)
+    standing = pd.read_csv(layout.rd_bd_rate_ours)
     strongest = {name: rd.strongest_codec(rows) for name, rows in bd.groupby("test_set", sort=False)}
     named = ", ".join(f"{codec} on {name}" for name, codec in strongest.items())
     text = f"Strongest classical codec (lowest BD-rate in PSNR against optimised JPEG 4:2:0): {named}."
@@ -259,9 +258,9 @@ def rate_distortion_findings(output_dir: str | Path, detailed: bool = True) -> s
         "the same quality; wins: every 95 % bootstrap interval over images below 0; loses: every one above):\n\n"
         + rd.against_every_codec(standing, strongest, rd.EQUAL_QUALITY_METRICS)
     )
-    if not (tables_dir / "rd_equal_quality.csv").is_file():  # written by notebook 06 since it has this table
+    if not layout.rd_equal_quality.is_file():  # written by notebook 06 since it has this table
         return text
-    equal = pd.read_csv(tables_dir / "rd_equal_quality.csv")
+    equal = pd.read_csv(layout.rd_equal_quality)
     families = list(standing["family"].unique())
     return (
         text + "\n\nAt equal quality, point by point: the bits each of our models spends over the bits the "
@@ -280,8 +279,7 @@ def readme_markers(folder: str, kind: str = "findings") -> tuple[str, str]:
 
 def readme_findings(output_dir: str | Path) -> str:
     """The project README's block for a committed results folder: which run, then notebook 06's verdict."""
-    output_dir = Path(output_dir)
-    manifest = json.loads((output_dir / "runs" / "manifest.json").read_text())
+    manifest = json.loads(ResultsLayout(output_dir).manifest.read_text())
     done = RATE_DISTORTION_STEP in manifest["steps"]
     findings = rate_distortion_findings(output_dir, detailed=False) if done else ""
     if not findings:
@@ -308,15 +306,15 @@ def readme_headline(output_dir: str | Path) -> str:
     Read from ``tables/table1_{N}L_test.csv`` of every depth whose evaluation the run's manifest
     records, so the block grows as a long run finishes depth after depth.
     """
-    output_dir = Path(output_dir)
-    manifest = json.loads((output_dir / "runs" / "manifest.json").read_text())
+    layout = ResultsLayout(output_dir)
+    manifest = json.loads(layout.manifest.read_text())
     evaluated = [re.fullmatch(r"depth-(\d+)/04_evaluation", step) for step in manifest["steps"]]
     rows, models = [], {}
     for depth in sorted(int(match.group(1)) for match in evaluated if match):
-        table = pd.read_csv(output_dir / "tables" / f"table1_{depth}L_test.csv")
+        table = pd.read_csv(layout.table1(depth, "test"))
         ours, matched, table_images = table.iloc[0], table.iloc[1], table["images"].iloc[0]
         models[depth] = ours
-        history = output_dir / "models" / f"autoencoder_{depth}L_history.csv"
+        history = layout.history(paper_model_name(depth))
         epochs = pd.read_csv(history) if history.is_file() else pd.DataFrame({"seconds": []})
         shifts = " / ".join(f"{ours[f'mean_shift_{c}']:+.1f}" for c in "rgb")
         rows.append(
@@ -340,9 +338,9 @@ def readme_headline(output_dir: str | Path) -> str:
     hours = sum(step["seconds"] for step in manifest["steps"].values()) / 3600
     return (
         f"From `{manifest['command']}` on {manifest['machine']}; depths evaluated: "
-        f"{', '.join(row['depth'] for row in rows)}. The steps took {hours:.1f} h as `runs/manifest.json` records "
-        "them, which for a training step resumed across sittings is its last sitting; every epoch's time is in "
-        "`models/autoencoder_NL_history.csv`. "
+        f"{', '.join(row['depth'] for row in rows)}. The steps took {hours:.1f} h as "
+        f"`{layout.relative(layout.manifest)}` records them, which for a training step resumed across sittings is "
+        f"its last sitting; every epoch's time is in `{layout.relative(layout.history(paper_model_name('N')))}`. "
         f"Test split: {images} held-out images; bits per pixel of the real `.aec` files.\n\n{table}"
         + (f"\n\n{trend}" if trend else "")
     )
@@ -426,34 +424,32 @@ def update_readme_block(readme: str | Path, folder: str, text: str, kind: str = 
     return True
 
 
-def _rate_distortion_section(output_dir: Path, test_sets: list[tuple[str, str]]) -> list[str]:
+def _rate_distortion_section(layout: ResultsLayout, test_sets: list[tuple[str, str]]) -> list[str]:
     """README lines of notebook 06's results: the BD-rate tables and the curves (nothing if it has not run)."""
     from aelib.study import ratedistortion as rd
 
-    tables_dir = output_dir / "tables"
-    if not (tables_dir / "rd_bd_rate_ours.csv").is_file():
+    if not layout.rd_bd_rate_ours.is_file():
         return []
     lines = [
         "## Rate–distortion (notebook 06)",
         "",
         "Our GDN models trained for R + λ·D (hybrid and MSE families) against eight classical codecs at the "
-        "settings a careful user would choose (`tables/rd_codecs.md`: library, version, options, the settings "
-        "swept and the fixed header bytes of each), rates from real file sizes. BD-rate in % against optimised "
-        "JPEG 4:2:0 (negative: fewer bits for the same quality), piecewise cubic fits, SSIM and MS-SSIM in dB, "
-        "with the 95 % bootstrap interval over images and the quality range each number is taken over: "
-        "`tables/rd_bd_rate.csv`, per-image values in `tables/rd_per_image_*.csv`.",
+        f"settings a careful user would choose (`{layout.relative(layout.rd_codecs.with_suffix('.md'))}`: library, "
+        "version, options, the settings swept and the fixed header bytes of each), rates from real file sizes. "
+        "BD-rate in % against optimised JPEG 4:2:0 (negative: fewer bits for the same quality), piecewise cubic "
+        "fits, SSIM and MS-SSIM in dB, with the 95 % bootstrap interval over images and the quality range each "
+        f"number is taken over: `{layout.relative(layout.rd_bd_rate)}`, per-image values in "
+        f"`{layout.relative(layout.rd_per_image('*'))}`.",
         "",
-        format_markdown(rd.readable_bd_table(pd.read_csv(tables_dir / "rd_bd_rate.csv"))),
+        format_markdown(rd.readable_bd_table(pd.read_csv(layout.rd_bd_rate))),
         "",
-        rate_distortion_findings(output_dir),
+        rate_distortion_findings(layout.root),
         "",
-        "Every family against every codec: `tables/rd_bd_rate_ours.md`.",
+        f"Every family against every codec: `{layout.relative(layout.rd_bd_rate_ours.with_suffix('.md'))}`.",
         "",
     ]
     for test_set, description in test_sets:
-        lines.append(
-            _image(output_dir / "figures" / f"rd_curves_{test_set}.png", output_dir, f"rate–distortion, {description}")
-        )
+        lines.append(_image(layout.rd_curves_figure(test_set), layout, f"rate–distortion, {description}"))
     return lines + [""]
 
 
@@ -487,18 +483,16 @@ def write_evaluation(
     from aelib.study.evaluate import comparison_examples, matched_jpeg_method, model_method
     from aelib.study.plots import plot_comparison, plot_distributions, plot_metric_bars, save_figure
 
-    output_dir = Path(output_dir)
+    layout = ResultsLayout(output_dir)
     depth = depth_of(codec.autoencoder)
-    stem = table1_stem(depth, test_set)
     written = list(
         write_table(
             evaluation.summary,
-            output_dir / "tables",
-            stem,
+            layout.table1(depth, test_set),
             f"{provenance} Test set: {description}. JPEG rows: {jpeg_description()}.",
         )
     )
-    written.append(write_csv(evaluation.per_image, output_dir / "tables" / f"per_image_{depth}L_{test_set}.csv"))
+    written.append(write_csv(evaluation.per_image, layout.per_image(depth, test_set)))
     method = model_method(codec)
     title = f"{method} autoencoder against JPEG on {description}"
     methods = [method, matched_jpeg_method(evaluation.matched_jpeg_quality)]
@@ -508,5 +502,5 @@ def write_evaluation(
         "examples": plot_comparison(comparison_examples(codec, images, names, evaluation), title),
     }
     for kind, figure in figures.items():
-        written.append(save_figure(figure, output_dir / "figures" / f"{kind}_{depth}L_{test_set}.png"))
+        written.append(save_figure(figure, layout.evaluation_figure(kind, depth, test_set)))
     return written

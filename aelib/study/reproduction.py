@@ -24,14 +24,11 @@ import numpy as np
 import pandas as pd
 
 from aelib.config import portable_path, project_root
+from aelib.layout import ResultsLayout
 from aelib.outputs import atomic_output
 
 RERUNS_FOLDER = "reproduced"
 """Where a rerun of a committed example goes, under the checkout's root (ignored by git)."""
-
-REPORT_FILE = "reproduction.md"
-NUMBERS_FILE = "reproduction.csv"
-"""In the rerun's ``runs/``: the report, and every compared number."""
 
 TIMING = re.compile(r"(_s|_ms|seconds|time)$|time_per|seconds")
 """Columns measured in time, which depend on the machine: reported as not compared."""
@@ -152,16 +149,16 @@ class Comparison:
 
 def compare_runs(committed_dir: str | Path, new_dir: str | Path) -> Comparison:
     """Compares every CSV table of committed_dir/tables with the same table of new_dir/tables."""
-    committed_dir, new_dir = Path(committed_dir), Path(new_dir)
+    committed, new = ResultsLayout(committed_dir), ResultsLayout(new_dir)
     rows, not_compared, timing = [], {}, 0
-    for path in sorted((committed_dir / "tables").glob("*.csv")):
-        other = new_dir / "tables" / path.name
+    for path in sorted(committed.tables.glob("*.csv")):
+        other = new.tables / path.name
         if not other.is_file():
             not_compared[path.name] = "the new run has no such table"
             continue
-        committed, new = pd.read_csv(path), pd.read_csv(other)
-        timing += sum(bool(TIMING.search(c)) and pd.api.types.is_numeric_dtype(committed[c]) for c in committed)
-        table_rows, reason = _compare_table(path.name, committed, new)
+        before, after = pd.read_csv(path), pd.read_csv(other)
+        timing += sum(bool(TIMING.search(c)) and pd.api.types.is_numeric_dtype(before[c]) for c in before)
+        table_rows, reason = _compare_table(path.name, before, after)
         rows += table_rows
         if reason is not None:
             not_compared[path.name] = reason
@@ -184,12 +181,12 @@ def report_summary(report: str) -> dict[str, str] | None:
 
 
 def write_report(comparison: Comparison, committed_dir: Path, new_dir: Path, machine: str) -> Path:
-    """``runs/reproduction.md`` (verdict, per-table summary, the numbers that changed) and ``runs/reproduction.csv``
-    (every number) in new_dir; returns the report's path. Its first lines, read back by :func:`report_summary`,
-    name the folders (relative to the checkout), the machine and the date."""
+    """The reproduction report (verdict, per-table summary, the numbers that changed) and every number, in new_dir's
+    ``runs/`` (:class:`aelib.layout.ResultsLayout`); returns the report's path. Its first lines, read back by
+    :func:`report_summary`, name the folders (relative to the checkout), the machine and the date."""
     numbers = comparison.numbers
-    runs = Path(new_dir) / "runs"
-    with atomic_output(runs / NUMBERS_FILE) as temporary:
+    layout = ResultsLayout(new_dir)
+    with atomic_output(layout.reproduction_numbers) as temporary:
         numbers.to_csv(temporary, index=False)
     lines = [
         "# Reproduction report",
@@ -199,7 +196,8 @@ def write_report(comparison: Comparison, committed_dir: Path, new_dir: Path, mac
         "",
         f"**Verdict: {comparison.verdict}.**",
         "",
-        f"Every number of every table: `runs/{NUMBERS_FILE}`. Timing columns ({comparison.timing_columns}) depend on "
+        f"Every number of every table: `{layout.relative(layout.reproduction_numbers)}`. "
+        f"Timing columns ({comparison.timing_columns}) depend on "
         "the machine and are not compared. Tolerances, for a run on another CPU or in another precision: "
         + "; ".join(f"`{t.pattern}` {t.describe()}" for t in TOLERANCES)
         + " (first match of the column name).",
@@ -225,7 +223,7 @@ def write_report(comparison: Comparison, committed_dir: Path, new_dir: Path, mac
             lines.append("")
     if comparison.not_compared:
         lines += ["Not compared:", ""] + [f"- `{t}`: {why}" for t, why in comparison.not_compared.items()] + [""]
-    report = runs / REPORT_FILE
+    report = layout.reproduction_report
     with atomic_output(report) as temporary:
         temporary.write_text("\n".join(lines))
     return report

@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from aelib.config import TrainConfig
 from aelib.errors import FormatError, InputError, TrainingError
+from aelib.layout import checkpoint_file, model_files
 from aelib.nn.calibration import OutputCalibration, calibrate_output
 from aelib.nn.losses import HybridLoss, laplace_bits
 from aelib.nn.models import (
@@ -397,9 +398,6 @@ def latent_health(encoder: keras.Model, images: np.ndarray, batch_size: int = 64
 HEALTH_SAMPLE = 64
 """Validation images encoded after every epoch to check that the model has not collapsed."""
 
-CHECKPOINT_SUFFIX = ".resume.npz"
-"""Beside a model being trained, ``NAME.resume.npz`` holds the last finished epoch; removed when training ends."""
-
 
 def _format_seconds(seconds: float) -> str:
     """42 s, 12 min or 2 h 05 min."""
@@ -530,9 +528,9 @@ def train_autoencoder(
         train_images, val_images: (N, H, W, 3) uint8 arrays; H and W multiples
             of the model's downsampling factor.
         config: the paper's settings by default.
-        out_dir: when given, saves ``autoencoder_{depth}L.keras``, its
-            ``autoencoder_{depth}L_history.csv`` there (export the tables with
-            :func:`aelib.codec.codec.export_factorized`),
+        out_dir: when given, saves the model and its training history there
+            (:func:`aelib.layout.model_files` of :func:`aelib.layout.paper_model_name`; export
+            the tables with :func:`aelib.codec.codec.export_factorized`),
             and makes the run resumable (see :func:`train_model`).
         verbose: 0 silent, 1 a progress bar per epoch and a line after it, 2 the lines only ("auto": 1).
         initial_model: fine-tune this autoencoder (of the same depth) instead of
@@ -605,7 +603,8 @@ def train_model(
         trainer._distribute_strategy = None
     writes = out_dir is not None and is_chief()  # in a cluster, the first worker writes for all
     key = _run_key(autoencoder, config, train_images, val_images)
-    checkpoint = None if out_dir is None else Path(out_dir) / f"{name}{CHECKPOINT_SUFFIX}"
+    # The checkpoint holds the last finished epoch; it is removed when training ends.
+    checkpoint = None if out_dir is None else checkpoint_file(out_dir, name)
     progress, best_weights = _Progress(), None
     if checkpoint is not None and checkpoint.is_file():
         progress, best_weights = _load_checkpoint(checkpoint, trainer, key)
@@ -671,8 +670,7 @@ def train_model(
     if writes:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        model_path = out_dir / f"{name}.keras"
-        history_path = out_dir / f"{name}_history.csv"
+        model_path, _, history_path = model_files(out_dir, name)
         save_model(autoencoder, model_path)
         with atomic_output(history_path) as temporary:
             history.to_csv(temporary, index=False)

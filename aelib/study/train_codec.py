@@ -29,13 +29,12 @@ import tensorflow as tf
 
 from aelib.config import HyperpriorTraining
 from aelib.errors import FormatError, InputError, TrainingError
+from aelib.layout import checkpoint_file, model_files
 from aelib.nn.hyperprior import build_hyperprior, rate_distortion_terms
 from aelib.outputs import atomic_output
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_SUFFIX = ".resume.npz"
-HISTORY_SUFFIX = "_history.csv"
 LOG_EVERY = 100
 
 
@@ -186,7 +185,7 @@ def train_hyperprior(
     optimizer = keras.optimizers.Adam(settings.learning_rate, global_clipnorm=settings.clip_norm)
     optimizer.build(network.trainable_variables)
     key = _run_key(settings, train_images, val_images, name)
-    checkpoint = None if out_dir is None else Path(out_dir) / f"{name}{CHECKPOINT_SUFFIX}"
+    checkpoint = None if out_dir is None else checkpoint_file(out_dir, name)
     step, history = 0, []
     if checkpoint is not None and checkpoint.is_file():
         step, history = _load(checkpoint, network, optimizer, key)
@@ -237,6 +236,6 @@ def train_hyperprior(
                 logger.info(_progress_line(name, row, settings))
         if checkpoint is not None and (step % settings.checkpoint_every == 0 or step == last):
             _save(checkpoint, network, optimizer, step, key, history)
-            with atomic_output(Path(out_dir) / f"{name}{HISTORY_SUFFIX}") as temporary:
+            with atomic_output(model_files(out_dir, name)[2]) as temporary:
                 pd.DataFrame(history).to_csv(temporary, index=False)
     return TrainedNetwork(network, pd.DataFrame(history), settings, step)
