@@ -46,8 +46,9 @@ lint: venv
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
+# --durations: the slowest tests, in every log (the suite should stay within 10 minutes).
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The quick tier while working: everything but the tests marked slow (notebooks, clusters, browsers, benchmarks).
 test-fast: lint

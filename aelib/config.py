@@ -386,6 +386,15 @@ HYPERPRIOR_MODELS = ("hp_faces",)
 """The exported hyperprior codecs (``models/NAME.keras``) notebook 06 measures as curves beside the
 factorized families and the classical codecs, where a results folder has them."""
 
+RD_TEST_IMAGES = 200
+"""Faces of the test split on notebook 06's curves, on a user's data (the embedded default:
+:attr:`Profile.embedded_rd_test_images`)."""
+
+RD_LPIPS_IMAGES = (200, 6)
+"""Notebook 06 measures LPIPS on the first this many test faces and images of the second test set, on a user's
+data (the embedded default: :attr:`Profile.embedded_lpips_images`); VGG16 on a 768×512 photo at every codec
+setting is most of the notebook's measuring time."""
+
 
 @dataclass(frozen=True)
 class HyperpriorTraining:

@@ -12,6 +12,8 @@ from aelib.config import (
     IMAGE_SIZE,
     PAPER_DEPTHS,
     PROFILES,
+    RD_LPIPS_IMAGES,
+    RD_TEST_IMAGES,
     LossWeights,
     TrainConfig,
 )
@@ -43,6 +45,9 @@ EXPECTED = {
     "rd_base_steps": STUDY.rd_steps[0],
     "rd_finetune_steps": STUDY.rd_steps[1],
     "hyperprior_models": list(HYPERPRIOR_MODELS),
+    "rd_test_images": RD_TEST_IMAGES,
+    "rd_lpips_images": RD_LPIPS_IMAGES[0],
+    "rd_lpips_second": RD_LPIPS_IMAGES[1],
 }
 
 
