@@ -6,8 +6,10 @@ python scripts/write_docs.py --check  # exit 1 if they are out of date (tests/te
 python scripts/write_docs.py --record-check CLONE/reproduced/results/embedded/runs/reproduction.md
                                       # after `git clone` into an empty folder and `make reproduce` there:
                                       # keep its report as docs/reproduction-check.md
-python scripts/write_docs.py --record-check REPORT --float32
+python scripts/write_docs.py --record-check REPORT --kind float32
                                       # the same of AELIB_PERCEPTUAL_PRECISION=float32 make reproduce
+python scripts/write_docs.py --record-check REPORT --kind another-cpu
+                                      # the same on a CPU of another kind than the committed run's
 """
 
 from __future__ import annotations
@@ -92,32 +94,42 @@ def model_zoo() -> str:
 PAGES = {"cli.md": cli_reference, "format.md": format_reference, "models.md": model_zoo}
 
 CHECK_PAGE = ROOT / "docs" / "reproduction-check.md"
-FLOAT32_CHECK_PAGE = ROOT / "docs" / "reproduction-check-float32.md"
+CHECKS = {
+    "same-cpu": (
+        CHECK_PAGE,
+        "# The last newcomer's check",
+        "`make reproduce` there (the embedded default",
+    ),
+    "float32": (
+        ROOT / "docs" / "reproduction-check-float32.md",
+        "# A check in another precision",
+        "`AELIB_PERCEPTUAL_PRECISION=float32 make reproduce` there (VGG16 of the perceptual loss in float32 on "
+        "a CPU where the committed run used bfloat16",
+    ),
+    "another-cpu": (
+        ROOT / "docs" / "reproduction-check-another-cpu.md",
+        "# A check on another CPU",
+        "`make reproduce` there, on a CPU of another kind than the one the committed run was made on, in the same "
+        "precision of the perceptual loss (the embedded default",
+    ),
+}
+"""Kind of check → (its page, title, what was run)."""
 CHECK_MARKERS = (
     "<!-- check of results/embedded: written by scripts/write_docs.py, not by hand -->",
     "<!-- end of check of results/embedded -->",
 )
 
 
-def record_check(report: Path, float32: bool = False) -> None:
-    """docs/reproduction-check.md (or, float32, docs/reproduction-check-float32.md): the report of a newcomer's
-    `make reproduce`, with how it was made."""
+def record_check(report: Path, kind: str = "same-cpu") -> None:
+    """The page of a kind of check (:data:`CHECKS`): the report of a newcomer's `make reproduce`, with how it was
+    made."""
     from aelib.study.reproduction import report_summary
 
     text = report.read_text()
     if report_summary(text) is None:
         raise SystemExit(f"{report} is not a reproduction report (runs/reproduction.md of a make reproduce)")
-    if float32:
-        page, title, command = (
-            FLOAT32_CHECK_PAGE,
-            "# A check in another precision",
-            "`AELIB_PERCEPTUAL_PRECISION=float32 make reproduce` there (VGG16 of the perceptual loss in float32 on "
-            "a CPU where the committed run used bfloat16",
-        )
-        flag = "--record-check REPORT --float32"
-    else:
-        page, title, command = CHECK_PAGE, "# The last newcomer's check", "`make reproduce` there (the embedded default"
-        flag = "--record-check REPORT"
+    page, title, command = CHECKS[kind]
+    flag = "--record-check REPORT" + ("" if kind == "same-cpu" else f" --kind {kind}")
     page.write_text(
         f"{title}\n\n"
         f"How it was made: `git clone` of this repository into an empty folder with nothing beside it, then {command}: "
@@ -150,10 +162,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only check that the pages are up to date")
     parser.add_argument("--record-check", type=Path, metavar="REPORT", help="keep a newcomer's reproduction report")
-    parser.add_argument("--float32", action="store_true", help="the report is of a run forced to float32")
+    parser.add_argument("--kind", choices=sorted(CHECKS), default="same-cpu", help="what the reported run changed")
     args = parser.parse_args()
     if args.record_check is not None:
-        record_check(args.record_check, args.float32)
+        record_check(args.record_check, args.kind)
     stale = []
     for name, make in PAGES.items():
         path = ROOT / "docs" / name
