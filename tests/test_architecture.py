@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "aelib"
 
 LAYERS = {
     "foundation": ("errors", "config", "layout", "outputs", "data", "tables"),
-    "measure": ("measure.metrics", "measure.bdrate", "measure.baselines"),
+    "measure": ("measure.metrics", "measure.bdrate", "measure.registry", "measure.baselines"),
     "nn": (
         "nn.layers",
         "nn.models",

@@ -10,6 +10,7 @@ from aelib.data import Dataset
 from aelib.errors import AelibError
 from aelib.measure.baselines import encode_with_codec
 from aelib.measure.metrics import ms_ssim, psnr
+from aelib.measure.registry import METRICS, Metric, register
 from aelib.nn.lpips import lpips
 from aelib.study import ratedistortion as rd
 
@@ -51,6 +52,43 @@ def test_curves_average_each_setting_over_its_images():
     assert points["ciede2000"].tolist() == pytest.approx([1.5, 0.6]) and points["mean_shift_r"].tolist() == [-3.0, 0.5]
 
 
+@pytest.fixture
+def negative_mae():
+    """The mean absolute error, negated (higher is better), registered for one test."""
+
+    def compute(original: np.ndarray, reconstruction: np.ndarray) -> float:
+        return -float(np.abs(original.astype(np.float64) - reconstruction).mean())
+
+    metric = register(Metric("neg_mae", "−MAE", "neg_mae", " levels", min_overlap=0.5, compute=compute))
+    yield metric
+    del METRICS[metric.key]
+
+
+def test_a_registered_metric_is_measured_and_gets_curves_bd_rates_and_sentences(negative_mae):
+    """Adding a metric is one registry entry and its function, with no other change to the study's code."""
+    with pytest.raises(AelibError, match="registered already"):
+        register(Metric("neg_mae", "again", "other"))
+
+    original = np.random.default_rng(0).integers(0, 250, (64, 64, 3), dtype=np.uint8)
+    row = rd._metrics_row(original, original + 2, 40, "noise")
+    assert row["neg_mae"] == -2.0 and row["psnr"] == pytest.approx(psnr(original, original + 2))
+
+    def with_mae(method: str, scale: float) -> pd.DataFrame:
+        rows = _per_image(method, scale)
+        return rows.assign(neg_mae=-(50.0 - rows["psnr"]))  # rises with PSNR: the same curves, another axis
+
+    per_image = pd.concat([with_mae("JPEG 4:2:0", 1.0), with_mae("WebP", 0.5)], ignore_index=True)
+    points = rd.curves(per_image)
+    assert points["neg_mae"].tolist()[:2] == [-20.0, -17.0]
+    table = rd.bd_rate_table(per_image)
+    assert table["bd_rate_neg_mae"].tolist() == pytest.approx([-50.0])  # half the bits at every quality
+    assert table.loc[0, "neg_mae_from"] == -20.0 and table.loc[0, "neg_mae_to"] == -8.0
+    readable = rd.readable_bd_table(table)
+    assert readable.loc[0, "−MAE"].startswith("-50.0 % [-50.0, -50.0]") and "levels" in readable.loc[0, "−MAE"]
+    standing = rd.ours_against_each(per_image.replace({"WebP": "ours (mse)"}), ["ours (mse)"])
+    assert "−MAE -50.0 %" in rd.findings(standing.assign(test_set="test"), {"test": "JPEG 4:2:0"})
+
+
 def _per_image(method: str, scale: float, images: int = 4, noise: float = 0.0) -> pd.DataFrame:
     """Rows of a curve of five settings on a few images; the rates are scale × a common curve (× noise per image)."""
     quality = np.array([30.0, 33.0, 36.0, 39.0, 42.0])
@@ -86,7 +124,7 @@ def test_bd_rate_tables_against_jpeg_and_against_each_codec():
     )
     table = rd.bd_rate_table(per_image)
     assert table["method"].tolist() == ["WebP", "ours (mse)"]  # the single point is no curve
-    for metric in rd.BD_METRICS:
+    for metric in METRICS:
         assert table[f"bd_rate_{metric}"].tolist() == pytest.approx([-50.0, -20.0])
         # Every image scales by the same factor, so every resample gives the same number.
         assert table[f"{metric}_ci_low"].tolist() == pytest.approx([-50.0, -20.0])

@@ -16,6 +16,7 @@ import pytest
 from aelib.codec.codec import decode, encode, load_codec_model
 from aelib.config import PAPER_DEPTHS, RECORD_SUFFIXES
 from aelib.measure.metrics import psnr
+from aelib.measure.registry import METRICS
 from aelib.study import ratedistortion as rd
 from aelib.study.panel import find_models
 from aelib.study.report import rate_distortion_findings, readme_findings, readme_headline, readme_markers
@@ -73,7 +74,7 @@ def test_each_family_meets_seven_classical_codecs_with_ranges_and_intervals(fold
         measured = standing[standing[f"bd_rate_{metric}"].notna()]
         assert (measured[f"{metric}_ci_low"] <= measured[f"bd_rate_{metric}"] + 1e-9).all()
         assert (measured[f"bd_rate_{metric}"] <= measured[f"{metric}_ci_high"] + 1e-9).all()
-        assert (measured[f"{metric}_to"] - measured[f"{metric}_from"] >= rd.MIN_OVERLAP[metric]).all()
+        assert (measured[f"{metric}_to"] - measured[f"{metric}_from"] >= METRICS[metric].min_overlap).all()
 
 
 @pytest.mark.parametrize("name", ["rd_mse_0.0015", "rd_hybrid_200"])

@@ -70,11 +70,9 @@ from aelib.errors import InputError
 from aelib.layout import RD_BASE_MODEL, RD_SETTINGS_FILE, model_files, rd_model_name
 from aelib.measure.baselines import CODECS, encode_with_codec, header_bytes
 from aelib.measure.bdrate import MIN_POINTS, bd_quality, bd_rate, rate_at_quality, shared_range, to_decibels
-from aelib.measure.metrics import COLOUR_COLUMNS, bits_per_pixel, colour_columns, ms_ssim, psnr, ssim
+from aelib.measure.metrics import COLOUR_COLUMNS, bits_per_pixel, colour_columns
+from aelib.measure.registry import METRICS, per_image_columns
 from aelib.outputs import atomic_output, progress_bar
-
-METRICS = ("psnr", "ssim", "ms_ssim", "lpips")
-"""The quality metrics of every curve; LPIPS is lower-is-better, the others higher-is-better."""
 
 REFERENCE_METHOD = "JPEG 4:2:0"
 """The codec every BD-rate is measured against."""
@@ -225,10 +223,7 @@ def _metrics_row(original: np.ndarray, reconstruction: np.ndarray, size: int, na
         "image": name,
         "bytes": size,
         "bpp": bits_per_pixel(height, width, size),
-        "psnr": psnr(original, reconstruction),
-        "ssim": ssim(original, reconstruction),
-        "ms_ssim": ms_ssim(original, reconstruction),
-        "lpips": math.nan,
+        **{m.column: m.compute(original, reconstruction) if m.compute else math.nan for m in METRICS.values()},
         **colour_columns(original, reconstruction),
     }
 
@@ -496,18 +491,10 @@ def classical_codecs_table() -> pd.DataFrame:
     )
 
 
-BD_METRICS = {"psnr": "PSNR", "ssim_db": "SSIM", "ms_ssim_db": "MS-SSIM", "lpips": "LPIPS"}
-"""The metrics BD-rates are computed in; SSIM and MS-SSIM in decibels (:func:`aelib.measure.bdrate.to_decibels`)."""
-
-MIN_OVERLAP = {"psnr": 1.0, "ssim_db": 1.0, "ms_ssim_db": 1.0, "lpips": 0.02}
-"""The least shared quality range (dB; LPIPS units) that gives a BD-rate; less is reported as no overlap."""
-
-MEANINGFUL_OVERLAP = {"psnr": 2.0, "ssim_db": 2.0, "ms_ssim_db": 2.0, "lpips": 0.04}
-"""Below this shared range, a BD-rate that doubles or halves the bits is read as "no meaningful overlap": two
-curves that meet over a dB or two and are far apart there give a percentage driven by the fits' ends."""
-
 FAR_APART = 2.0
-"""A bits ratio (either way) beyond which a BD-rate over less than :data:`MEANINGFUL_OVERLAP` says little."""
+"""A bits ratio (either way) beyond which a BD-rate over less than a metric's ``meaningful_overlap``
+(:class:`aelib.measure.registry.Metric`) says little: two curves that meet over a dB or two and are far apart
+there give a percentage driven by the fits' ends."""
 
 CONTAINERS = ("counted", "excluded")
 """How a file's fixed bytes (headers, tables, container; ``header_bytes`` of each per-image row) enter its rate:
@@ -515,8 +502,6 @@ counted as every user pays them, or left out to compare the coding alone."""
 
 BOOTSTRAP_RESAMPLES = 200
 """Resamples of the test images behind each BD-rate's 95 % interval."""
-
-_PER_IMAGE_COLUMN = {"psnr": "psnr", "ssim_db": "ssim", "ms_ssim_db": "ms_ssim", "lpips": "lpips"}
 
 
 def without_container(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -537,21 +522,18 @@ def _with_container(per_image: pd.DataFrame, container: str) -> pd.DataFrame:
     return per_image if container == "counted" else without_container(per_image)
 
 
-def _quality(metric: str, means: np.ndarray) -> np.ndarray:
-    """Mean per-image values as the BD-rate's quality axis: SSIM and MS-SSIM of the means in dB."""
-    return to_decibels(means) if metric.endswith("_db") else means
-
-
 def curves(per_image: pd.DataFrame) -> pd.DataFrame:
     """Mean rate and metrics per (method, setting): one point of a rate–distortion curve per row.
 
-    ``ssim_db`` and ``ms_ssim_db`` are the mean SSIM and MS-SSIM in decibels; the colour columns
+    Every registered metric's mean (:data:`aelib.measure.registry.METRICS`), and for one on a decibel axis that
+    mean in decibels under its key (``ssim_db``, ``ms_ssim_db``); the colour columns
     (:data:`aelib.measure.metrics.COLOUR_COLUMNS`) are means too, where the per-image table has them.
     """
-    columns = ["bpp", *METRICS, *(column for column in COLOUR_COLUMNS if column in per_image.columns)]
+    columns = ["bpp", *per_image_columns(), *(column for column in COLOUR_COLUMNS if column in per_image.columns)]
     points = per_image.groupby(["method", "setting"], sort=False)[columns].mean().reset_index()
-    points["ssim_db"] = to_decibels(points["ssim"])
-    points["ms_ssim_db"] = to_decibels(points["ms_ssim"])
+    for metric in METRICS.values():
+        if metric.decibels:
+            points[metric.key] = to_decibels(points[metric.column])
     points["images"] = per_image.groupby(["method", "setting"], sort=False).size().to_numpy()
     return points
 
@@ -581,17 +563,18 @@ def bd_rate_with_interval(
     Args:
         per_image: rows of (method, setting, image, bpp and the metrics).
         reference, test: method names.
-        metric: a key of :data:`BD_METRICS`.
+        metric: a key of :data:`aelib.measure.registry.METRICS`.
         seed: seed of the resampling.
 
     Returns:
-        ``bd_rate`` (%, NaN below :data:`MIN_OVERLAP`), ``from`` and ``to``
+        ``bd_rate`` (%, NaN below the metric's ``min_overlap``), ``from`` and ``to``
         (the shared quality range), ``ci_low`` and ``ci_high``; ``bd_quality``
         (:func:`aelib.measure.bdrate.bd_quality`, the metric's mean difference at
         equal rate, e.g. BD-PSNR in dB) with ``quality_ci_low`` and ``quality_ci_high``
         from the same resamples.
     """
-    column = _PER_IMAGE_COLUMN[metric]
+    quality_metric = METRICS[metric]
+    column = quality_metric.column
     rows = {name: per_image[per_image["method"] == name] for name in (reference, test)}
     measured = set.intersection(*(_measured_throughout(r, column) for r in rows.values()))
     images = [name for name in dict.fromkeys(rows[test]["image"]) if name in measured]
@@ -602,10 +585,10 @@ def bd_rate_with_interval(
     values = {name: _settings_by_images(r, column, images) for name, r in rows.items()}
 
     def measure(chosen) -> tuple[float, float, float, float]:
-        ref_q, test_q = (_quality(metric, values[name][:, chosen].mean(axis=1)) for name in (reference, test))
+        ref_q, test_q = (quality_metric.quality(values[name][:, chosen].mean(axis=1)) for name in (reference, test))
         ref_r, test_r = (rates[name][:, chosen].mean(axis=1) for name in (reference, test))
         low, high = shared_range(ref_q, test_q)
-        value = bd_rate(ref_r, ref_q, test_r, test_q, min_overlap=MIN_OVERLAP[metric])
+        value = bd_rate(ref_r, ref_q, test_r, test_q, min_overlap=quality_metric.min_overlap)
         return value, low, high, bd_quality(ref_r, ref_q, test_r, test_q)
 
     value, low, high, quality = measure(np.arange(len(images)))
@@ -628,7 +611,7 @@ def _bd_row(per_image: pd.DataFrame, reference: str, test: str) -> dict:
     """One table row: per metric m, ``bd_rate_m``, ``m_ci_low/high``, ``m_from/to``, and ``bd_m`` (BD-quality)
     with ``bd_m_ci_low/high``."""
     row = {}
-    for metric in BD_METRICS:
+    for metric in METRICS:
         result = bd_rate_with_interval(per_image, reference, test, metric)
         row[f"bd_rate_{metric}"] = result["bd_rate"]
         for key in ("ci_low", "ci_high", "from", "to"):
@@ -651,7 +634,7 @@ def bd_rate_table(
     """BD-rate (%) and BD-quality of every curve against the reference, per metric, with shared range and 95 % interval.
 
     Columns: ``container`` (:data:`CONTAINERS`), then per metric m of
-    :data:`BD_METRICS`: ``bd_rate_m``, ``m_ci_low``, ``m_ci_high``, ``m_from``,
+    :data:`aelib.measure.registry.METRICS`: ``bd_rate_m``, ``m_ci_low``, ``m_ci_high``, ``m_from``,
     ``m_to``, ``bd_m``, ``bd_m_ci_low``, ``bd_m_ci_high``.
     """
     rows = _with_container(per_image, container)
@@ -678,20 +661,12 @@ def ours_against_each(per_image: pd.DataFrame, ours: list[str], container: str =
     )
 
 
-METRIC_UNITS = {"psnr": " dB", "ssim_db": " dB", "ms_ssim_db": " dB", "lpips": ""}
-
-
-def _metric_label(metric: str) -> str:
-    """A BD metric's name in tables: "PSNR", "MS-SSIM (dB)", …"""
-    return f"{BD_METRICS[metric]} (dB)" if metric.endswith("_db") else BD_METRICS[metric]
-
-
 def _format_bd_quality(row: pd.Series, metric: str) -> str:
     """ ", +1.23 dB [+0.9, +1.5] at equal rate", or nothing for a table without BD-quality (an earlier notebook 06)."""
     value = row.get(f"bd_{metric}", math.nan)
     if pd.isna(value):
         return ""
-    unit = METRIC_UNITS[metric]
+    unit = METRICS[metric].unit
     low, high = row[f"bd_{metric}_ci_low"], row[f"bd_{metric}_ci_high"]
     return f", {value:+.2f}{unit} [{low:+.2f}, {high:+.2f}] at equal rate"
 
@@ -700,14 +675,14 @@ def meaningful(row: pd.Series, metric: str) -> bool:
     """Whether a BD-rate stands on enough shared range: wide enough, or the curves close enough there.
 
     A BD-rate that doubles or halves the bits (:data:`FAR_APART`) over less than
-    :data:`MEANINGFUL_OVERLAP` of shared quality says more about the ends of two
-    fits than about the codecs.
+    the metric's ``meaningful_overlap`` of shared quality says more about the ends
+    of two fits than about the codecs.
     """
     value, width = row[f"bd_rate_{metric}"], row[f"{metric}_to"] - row[f"{metric}_from"]
     if math.isnan(value):
         return False
     ratio = 1.0 + value / 100.0
-    return width >= MEANINGFUL_OVERLAP[metric] or 1.0 / FAR_APART <= ratio <= FAR_APART
+    return width >= METRICS[metric].meaningful_overlap or 1.0 / FAR_APART <= ratio <= FAR_APART
 
 
 def format_bd(row: pd.Series, metric: str) -> str:
@@ -717,7 +692,7 @@ def format_bd(row: pd.Series, metric: str) -> str:
     BD-rate, "no meaningful overlap (…)" where they share little and lie far
     apart (:func:`meaningful`); the BD-quality part where the table has it.
     """
-    unit = METRIC_UNITS[metric]
+    unit = METRICS[metric].unit
     span = f"{row[f'{metric}_from']:.3g}–{row[f'{metric}_to']:.3g}{unit}"
     value = row[f"bd_rate_{metric}"]
     quality = _format_bd_quality(row, metric)
@@ -732,10 +707,11 @@ def format_bd(row: pd.Series, metric: str) -> str:
 
 def readable_bd_table(table: pd.DataFrame) -> pd.DataFrame:
     """A BD table with one cell per metric in words (:func:`format_bd`), for Markdown."""
-    keys = [c for c in table.columns if not c.startswith("bd_") and not any(c.startswith(f"{m}_") for m in BD_METRICS)]
+    metrics = [m for m in METRICS if f"bd_rate_{m}" in table.columns]  # a table of the metrics of its day
+    keys = [c for c in table.columns if not c.startswith("bd_") and not any(c.startswith(f"{m}_") for m in METRICS)]
     readable = table[keys].copy()
-    for metric in BD_METRICS:
-        readable[_metric_label(metric)] = [format_bd(row, metric) for _, row in table.iterrows()]
+    for metric in metrics:
+        readable[METRICS[metric].heading] = [format_bd(row, metric) for _, row in table.iterrows()]
     return readable
 
 
@@ -760,14 +736,16 @@ def _verdict(ci_low: float, ci_high: float) -> str:
     return " — level (the interval holds 0)"
 
 
-def findings(table: pd.DataFrame, strongest: dict[str, str], metrics: tuple[str, ...] = BD_METRICS) -> str:
+def findings(table: pd.DataFrame, strongest: dict[str, str], metrics: tuple[str, ...] | None = None) -> str:
     """Markdown sentences: each family against the strongest classical codec of each test set, per metric.
 
     Args:
         table: :func:`ours_against_each` tables with a test_set column.
         strongest: test set → the classical codec to compare with (:func:`strongest_codec`).
-        metrics: which of :data:`BD_METRICS` to state.
+        metrics: which keys of :data:`aelib.measure.registry.METRICS` to state (default: every one the table has).
     """
+    if metrics is None:
+        metrics = tuple(m for m in METRICS if f"bd_rate_{m}" in table.columns)
     lines = []
     if "container" in table.columns:  # the rates every user pays; the payload-only rows are for the tables
         table = table[table["container"] == "counted"]
@@ -775,7 +753,7 @@ def findings(table: pd.DataFrame, strongest: dict[str, str], metrics: tuple[str,
         row = rows[rows["against"] == strongest[test_set]].iloc[0]
         parts = []
         for metric in metrics:
-            label = _metric_label(metric)
+            label = METRICS[metric].heading
             verdict = "" if not meaningful(row, metric) else _verdict(row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
             parts.append(f"{label} {format_bd(row, metric)}{verdict}")
         lines.append(f"- **{test_set}**, {family} against {row['against']}: " + "; ".join(parts))
@@ -827,7 +805,7 @@ def against_every_codec(table: pd.DataFrame, strongest: dict[str, str], metrics:
                 continue
             values = " / ".join(f"{row[f'bd_rate_{m}']:+.0f} %" if meaningful(row, m) else "–" for m in metrics)
             cells.append(f"{row['against']} {values} ({_standing_word(row, metrics)})")
-        labels = " / ".join(_metric_label(m) for m in metrics)
+        labels = " / ".join(METRICS[m].heading for m in metrics)
         lines.append(
             f"- **{test_set}**, our best family, {family}, against every codec, BD-rate in {labels}: "
             + "; ".join(cells)
@@ -886,7 +864,7 @@ def equal_quality_table(points: pd.DataFrame, against: str) -> pd.DataFrame:
 
 def _single_point_words(row: pd.Series, metric: str) -> str:
     """One model against the codec in one metric: the bits ratio, or where the model lies outside the codec's range."""
-    label, unit, against = BD_METRICS[metric], METRIC_UNITS[metric], row["against"]
+    label, unit, against = METRICS[metric].label, METRICS[metric].unit, row["against"]
     ratio = row[f"{metric}_bits_ratio"]
     if not math.isnan(ratio):
         return (
@@ -933,7 +911,7 @@ def equal_quality_findings(table: pd.DataFrame, families: list[str]) -> str:
         parts = []
         for metric in EQUAL_QUALITY_METRICS:
             if method in families:
-                parts.append(f"{BD_METRICS[metric]}: {_family_words(rows, metric)}")
+                parts.append(f"{METRICS[metric].label}: {_family_words(rows, metric)}")
             else:
                 parts.append(_single_point_words(rows.iloc[0], metric))
         spent = "" if method in families else f" ({rows['bpp'].iloc[0]:.3f} bpp)"
@@ -952,7 +930,7 @@ def equal_quality_summary(table: pd.DataFrame, families: list[str]) -> str:
     singles = table[~table["method"].isin(families) & ~curves_of_singles]
     for test_set, rows in singles.groupby("test_set", sort=False):
         against = rows["against"].iloc[0]
-        labels = " / ".join(BD_METRICS[metric] for metric in EQUAL_QUALITY_METRICS)
+        labels = " / ".join(METRICS[metric].label for metric in EQUAL_QUALITY_METRICS)
         models = []
         for _, row in rows.iterrows():
             ratios = [row[f"{metric}_bits_ratio"] for metric in EQUAL_QUALITY_METRICS]

@@ -251,7 +251,7 @@ def rate_distortion_findings(output_dir: str | Path, detailed: bool = True) -> s
         text += (
             " BD-rate of our families against it (negative: we need fewer bits for the same quality; "
             "95 % bootstrap interval over images; the quality range the number is taken over):\n\n"
-            + rd.findings(standing, strongest, rd.BD_METRICS)
+            + rd.findings(standing, strongest)
         )
     text += (
         "\n\nOur best family on each test set against every classical codec, BD-rate (negative: fewer bits for "
