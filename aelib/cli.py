@@ -334,11 +334,12 @@ def _models(args: argparse.Namespace) -> None:
     from aelib.codec.zoo import zoo, zoo_markdown
 
     results = Path(args.results) if args.results else _committed_results()
-    if not ResultsLayout(results).models.is_dir():
+    models = ResultsLayout(results).models
+    if not models.is_dir():
         raise InputError(f"no models folder in {results}")
     entries = zoo(results)
     if not entries:
-        raise InputError(f"no codec models in {ResultsLayout(results).models}")
+        raise InputError(f"no codec models in {models}")
     if args.markdown:
         print(zoo_markdown(entries))
         return
@@ -358,12 +359,12 @@ def _default_model() -> Path:
     """The committed model recommended for photos, said on stderr; a one-line error when there is none."""
     from aelib.codec.zoo import recommendations, zoo
 
-    results = _committed_results()
-    entries = zoo(results) if ResultsLayout(results).models.is_dir() else []
+    layout = ResultsLayout(_committed_results())
+    entries = zoo(layout.root) if layout.models.is_dir() else []
     name = recommendations(entries).get("photos")
     if name is None:
         raise InputError("no --model given and no committed model to recommend; pass --model MODEL.keras")
-    path = ResultsLayout(results).model(name)
+    path = layout.model(name)
     print(f"aelib: no --model given: {path.name}, the committed model recommended for photos", file=sys.stderr)
     return path
 

@@ -221,24 +221,34 @@ def load_folder(
         with np.load(cache_file) as cached:
             return cached["images"], tuple(str(n) for n in cached["names"])
 
-    images, names, skipped = [], [], []
-    for path in progress_bar(paths, len(paths), f"reading {folder.name or folder}", "img"):
-        try:
-            images.append(center_crop_resize(read_image(path), size))
-            names.append(str(path.relative_to(folder)))
-        except AelibError:
-            skipped.append(str(path.relative_to(folder)))
-    if skipped:
-        shown = ", ".join(skipped[:10]) + (" …" if len(skipped) > 10 else "")
-        warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {folder}: {shown}", stacklevel=2)
-    if not images:
-        raise InputError(f"none of the {len(paths)} image files in {folder} could be read")
-
+    images, names = _read_all(folder, paths, lambda pixels: center_crop_resize(pixels, size))
     array = np.stack(images)
     if use_cache:
         with atomic_output(cache_file) as temporary:
             np.savez(temporary, images=array, names=np.array(names))
     return array, tuple(names)
+
+
+def _read_all(folder: Path, paths: list[Path], prepare) -> tuple[list[np.ndarray], list[str]]:
+    """prepare(pixels) of every readable file of paths, with its path relative to folder; unreadable or corrupt
+    files are skipped, counted and named in one warning.
+
+    Raises:
+        AelibError: no file is readable.
+    """
+    images, names, skipped = [], [], []
+    for path in progress_bar(paths, len(paths), f"reading {folder.name or folder}", "img"):
+        try:
+            images.append(prepare(read_image(path)))
+            names.append(str(path.relative_to(folder)))
+        except AelibError:
+            skipped.append(str(path.relative_to(folder)))
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (" …" if len(skipped) > 10 else "")
+        warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {folder}: {shown}", stacklevel=3)
+    if not images:
+        raise InputError(f"none of the {len(paths)} image files in {folder} could be read")
+    return images, names
 
 
 def load_photos(folder: str | Path, multiple: int = 64) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -247,22 +257,17 @@ def load_photos(folder: str | Path, multiple: int = 64) -> tuple[np.ndarray, tup
     Portrait images are transposed to landscape, and every image is centre-cropped to the largest height and
     width, multiples of multiple, that all of them have (481×321 BSDS500 photos: 448×320), so that random crops
     of any of them can be batched and the codec's transforms, which halve the sides six times, fit exactly.
+    Unreadable or corrupt files are skipped, counted and named in one warning.
 
     Raises:
         AelibError: no file is readable, or the smallest image is below multiple on a side.
     """
     folder = Path(folder)
-    paths = list_images(folder)
-    images, names = [], []
-    for path in progress_bar(paths, len(paths), f"reading {folder.name or folder}", "img"):
-        try:
-            pixels = read_image(path)
-        except AelibError:
-            continue
-        images.append(pixels if pixels.shape[1] >= pixels.shape[0] else pixels.transpose(1, 0, 2))
-        names.append(str(path.relative_to(folder)))
-    if not images:
-        raise InputError(f"none of the {len(paths)} image files in {folder} could be read")
+
+    def landscape(pixels: np.ndarray) -> np.ndarray:
+        return pixels if pixels.shape[1] >= pixels.shape[0] else pixels.transpose(1, 0, 2)
+
+    images, names = _read_all(folder, list_images(folder), landscape)
     height = min(image.shape[0] for image in images) // multiple * multiple
     width = min(image.shape[1] for image in images) // multiple * multiple
     if height == 0 or width == 0:

@@ -153,9 +153,12 @@ def check_line() -> str:
 
 def readme_with_check(readme: str) -> str:
     """readme with the block between CHECK_MARKERS rewritten."""
-    begin, end = CHECK_MARKERS
-    head, rest = readme.split(begin, 1)
-    return f"{head}{begin}\n{check_line()}\n{end}{rest.split(end, 1)[1]}"
+    from aelib.study.report import replace_block
+
+    updated = replace_block(readme, CHECK_MARKERS, check_line())
+    if updated is None:
+        raise SystemExit("README.md has lost the markers of its fresh-clone check line")
+    return updated
 
 
 def main() -> int:
@@ -177,11 +180,12 @@ def main() -> int:
             path.write_text(text)
     readme_path = ROOT / "README.md"
     readme = readme_path.read_text()
-    if readme_with_check(readme) != readme:
+    checked = readme_with_check(readme)
+    if checked != readme:
         if args.check:
             stale.append("README.md (its fresh-clone check line)")
         else:
-            readme_path.write_text(readme_with_check(readme))
+            readme_path.write_text(checked)
     if stale:
         print(f"out of date: {', '.join(stale)}; run python scripts/write_docs.py", file=sys.stderr)
     return 1 if stale else 0

@@ -110,10 +110,11 @@ def _paper_entry(path: Path, layout: ResultsLayout) -> ZooEntry:
 def _family_entry(path: Path, layout: ResultsLayout) -> ZooEntry:
     settings_file = path.parent / RD_SETTINGS_FILE
     source = json.loads(settings_file.read_text())["data"] if settings_file.is_file() else None
-    if path.stem == RD_BASE_MODEL or rd_model_family(path.stem) is None:
+    member = rd_model_family(path.stem)  # None for the base model
+    if member is None:
         kind, measured = "GDN factorized base model (MSE, middle λ)", {}
     else:
-        family, lam = rd_model_family(path.stem)
+        family, lam = member
         kind = f"GDN transform, factorized prior, R + λ·D ({family}, λ = {lam:g})"
         rows = _rows(layout.rd_points("test"))
         row = next((r for r in rows if r["method"] == f"ours ({family})" and float(r["setting"]) == lam), None)

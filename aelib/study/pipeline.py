@@ -433,7 +433,8 @@ def run_reproduce(
     depths = list(settings.depths)
     # The log holds everything the notebooks and their kernels print (papermill's cell log, TensorFlow's
     # start-up lines), which the terminal does not show.
-    display = RunDisplay(ResultsLayout(output_dir).log, len(steps))
+    log = ResultsLayout(output_dir).log
+    display = RunDisplay(log, len(steps))
     committed_folder = (
         output_dir.resolve().relative_to(project_root()).as_posix() if is_committed_example(output_dir) else None
     )
@@ -481,7 +482,7 @@ def run_reproduce(
             display.status(label, f"finished in {_format_duration(seconds)}", True)
         _write_manifest(output_dir, manifest)
         readme = publish()
-        display.status(f"wrote {readme}; the notebooks' output is in {ResultsLayout(output_dir).log}", final=True)
+        display.status(f"wrote {readme}; the notebooks' output is in {log}", final=True)
         if compare_with is not None:
             from aelib.study.reproduction import compare_runs, write_report
 

@@ -516,6 +516,12 @@ def without_container(per_image: pd.DataFrame) -> pd.DataFrame:
     return per_image.assign(bpp=per_image["bpp"] * payload / per_image["bytes"])
 
 
+def _counted(table: pd.DataFrame) -> pd.DataFrame:
+    """A BD table's rows with container bytes counted, the rates every user pays (all rows of a table made before
+    both ways were measured); the payload-only rows are for the tables."""
+    return table[table["container"] == "counted"] if "container" in table.columns else table
+
+
 def _with_container(per_image: pd.DataFrame, container: str) -> pd.DataFrame:
     if container not in CONTAINERS:
         raise InputError(f"unknown container choice {container!r}; choose one of {', '.join(CONTAINERS)}")
@@ -705,9 +711,14 @@ def format_bd(row: pd.Series, metric: str) -> str:
     return f"{value:+.1f} % [{row[f'{metric}_ci_low']:+.1f}, {row[f'{metric}_ci_high']:+.1f}]{quality} over {span}"
 
 
+def _table_metrics(table: pd.DataFrame) -> tuple[str, ...]:
+    """The registered metrics a BD table has columns for (a table holds the metrics of the day it was made)."""
+    return tuple(m for m in METRICS if f"bd_rate_{m}" in table.columns)
+
+
 def readable_bd_table(table: pd.DataFrame) -> pd.DataFrame:
     """A BD table with one cell per metric in words (:func:`format_bd`), for Markdown."""
-    metrics = [m for m in METRICS if f"bd_rate_{m}" in table.columns]  # a table of the metrics of its day
+    metrics = _table_metrics(table)
     keys = [c for c in table.columns if not c.startswith("bd_") and not any(c.startswith(f"{m}_") for m in METRICS)]
     readable = table[keys].copy()
     for metric in metrics:
@@ -720,8 +731,7 @@ def strongest_codec(bd_table: pd.DataFrame, metric: str = "psnr") -> str:
 
     The reference itself when no other classical curve overlaps it.
     """
-    if "container" in bd_table.columns:  # ranked by what every user pays
-        bd_table = bd_table[bd_table["container"] == "counted"]
+    bd_table = _counted(bd_table)  # ranked by what every user pays
     classical = bd_table[bd_table["method"].isin(CLASSICAL_SWEEPS)].dropna(subset=[f"bd_rate_{metric}"])
     if classical.empty:
         return REFERENCE_METHOD
@@ -744,11 +754,9 @@ def findings(table: pd.DataFrame, strongest: dict[str, str], metrics: tuple[str,
         strongest: test set → the classical codec to compare with (:func:`strongest_codec`).
         metrics: which keys of :data:`aelib.measure.registry.METRICS` to state (default: every one the table has).
     """
-    if metrics is None:
-        metrics = tuple(m for m in METRICS if f"bd_rate_{m}" in table.columns)
+    metrics = _table_metrics(table) if metrics is None else metrics
     lines = []
-    if "container" in table.columns:  # the rates every user pays; the payload-only rows are for the tables
-        table = table[table["container"] == "counted"]
+    table = _counted(table)
     for (test_set, family), rows in table.groupby(["test_set", "family"], sort=False):
         row = rows[rows["against"] == strongest[test_set]].iloc[0]
         parts = []
@@ -763,8 +771,7 @@ def findings(table: pd.DataFrame, strongest: dict[str, str], metrics: tuple[str,
 def best_family(table: pd.DataFrame, test_set: str, against: str) -> str:
     """The family with the lowest BD-rate in PSNR against one codec on one test set, container counted; where no
     family overlaps that codec, the lowest mean over the codecs it does overlap; else the first family."""
-    if "container" in table.columns:
-        table = table[table["container"] == "counted"]
+    table = _counted(table)
     rows = table[table["test_set"] == test_set]
     for ranking in (
         rows[rows["against"] == against].set_index("family")["bd_rate_psnr"],
@@ -793,10 +800,8 @@ def against_every_codec(table: pd.DataFrame, strongest: dict[str, str], metrics:
     "loses" (every one above), "level" (every one holds 0) or "mixed"; "no meaningful overlap" where no metric
     has one (:func:`meaningful`). Container bytes counted.
     """
-    if "container" in table.columns:
-        table = table[table["container"] == "counted"]
     lines = []
-    for test_set, rows in table.groupby("test_set", sort=False):
+    for test_set, rows in _counted(table).groupby("test_set", sort=False):
         family = best_family(rows, test_set, strongest[test_set])
         cells = []
         for _, row in rows[rows["family"] == family].iterrows():

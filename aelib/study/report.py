@@ -410,17 +410,23 @@ def depth_trend(models: dict[int, pd.Series]) -> str:
     return sentence
 
 
+def replace_block(content: str, markers: tuple[str, str], text: str) -> str | None:
+    """content with the lines between the two marker comments replaced by text; None when a marker is absent."""
+    start, end = markers
+    if start not in content or end not in content:
+        return None
+    before, rest = content.split(start, 1)
+    return f"{before}{start}\n{text}\n{end}{rest.split(end, 1)[1]}"
+
+
 def update_readme_block(readme: str | Path, folder: str, text: str, kind: str = "findings") -> bool:
     """Replaces the text between :func:`readme_markers` of folder in readme; False when the markers are absent."""
     readme = Path(readme)
-    start, end = readme_markers(folder, kind)
-    content = readme.read_text()
-    if start not in content or end not in content:
+    updated = replace_block(readme.read_text(), readme_markers(folder, kind), text)
+    if updated is None:
         return False
-    before, rest = content.split(start, 1)
-    after = rest.split(end, 1)[1]
     with atomic_output(readme) as temporary:
-        temporary.write_text(f"{before}{start}\n{text}\n{end}{after}")
+        temporary.write_text(updated)
     return True
 
 
