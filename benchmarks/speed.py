@@ -100,7 +100,7 @@ def vgg_multiply_adds(layers: tuple[str, ...], size: int) -> int:
 def training_throughput(depth: int, batch: int, warmup: int, steps: int, size: int, data: str | None) -> dict:
     """Images per second of training steps with the full hybrid loss, after warm-up steps.
 
-    The steps are the ones :func:`aelib.study.train.train_model` runs: the originals'
+    The steps are the ones :func:`aelib.training.autoencoder.train_model` runs: the originals'
     VGG16 features come from the once-per-image cache, so each step runs VGG16
     forward and backward on the reconstructions only.
     """
@@ -110,7 +110,7 @@ def training_throughput(depth: int, batch: int, warmup: int, steps: int, size: i
     from aelib.config import TrainConfig
     from aelib.nn.models import build_autoencoder, summarize
     from aelib.nn.vgg import resolve_precision
-    from aelib.study.train import build_trainer, cache_target_features
+    from aelib.training.autoencoder import build_trainer, cache_target_features
 
     config = TrainConfig(batch_size=batch, rate_weight=0.05, warmup_steps=0, ramp_steps=0)
     images = _images(data, batch, size)
@@ -142,13 +142,13 @@ def training_throughput(depth: int, batch: int, warmup: int, steps: int, size: i
 
 def codec_training_throughput(batch: int, warmup: int, steps: int, size: int, data: str | None) -> dict:
     """Steps per second of the hyperprior codec's training in its full-image phase
-    (:func:`aelib.study.train_codec.train_hyperprior`, every gain level in one network).
+    (:func:`aelib.training.hyperprior.train_hyperprior`, every gain level in one network).
 
     Two runs, of warmup steps and of warmup + steps, are timed whole; their difference leaves out building
     the network and tracing the step.
     """
     from aelib.config import HyperpriorTraining
-    from aelib.study.train_codec import train_hyperprior
+    from aelib.training.hyperprior import train_hyperprior
 
     images = _images(data, batch, size)
 
@@ -322,9 +322,17 @@ def cold_start(model_path: str | None, repeats: int) -> list[dict]:
         if model_path is None:
             continue
         aec = folder / f"aec-{source.stem}"
-        compress = [python, "-m", "aelib.cli", "compress", str(source), "--model", model_path, "--out", str(aec)]
+        compress = [python, "-m", "aelib.apps.cli", "compress", str(source), "--model", model_path, "--out", str(aec)]
         rows.append({"what": f"aelib compress, {label}", "seconds": _wall_seconds([*compress, "--force"], repeats)})
-        decompress = [python, "-m", "aelib.cli", "decompress", str(aec), "--out", str(folder / f"png-{source.stem}")]
+        decompress = [
+            python,
+            "-m",
+            "aelib.apps.cli",
+            "decompress",
+            str(aec),
+            "--out",
+            str(folder / f"png-{source.stem}"),
+        ]
         models = ["--models-dir", str(Path(model_path).parent), "--force"]
         rows.append({"what": f"aelib decompress, {label}", "seconds": _wall_seconds([*decompress, *models], repeats)})
     return rows
@@ -468,10 +476,10 @@ def verdicts(training: list[dict], ours: dict, cold: list[dict] = ()) -> list[di
 
 
 def main() -> None:
+    from aelib.apps.reproduce import machine_description
     from aelib.config import HyperpriorTraining
     from aelib.measure.baselines import available_codecs, match_quality
     from aelib.outputs import atomic_output
-    from aelib.study.pipeline import machine_description
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="results/models/autoencoder_3L.keras", help="a trained .keras model")

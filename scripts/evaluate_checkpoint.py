@@ -33,9 +33,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from aelib.codec import hyper
+    from aelib.experiments.table1 import evaluate_hyperprior
     from aelib.nn.hyperprior import build_hyperprior
-    from aelib.study.evaluate import evaluate_hyperprior
-    from aelib.study.report import format_markdown
+    from aelib.report.tables import format_markdown
 
     with np.load(args.checkpoint) as arrays:
         state = json.loads(str(arrays["state"]))

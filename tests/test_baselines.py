@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from aelib.errors import AelibError
+from aelib.experiments.table1 import jpeg_rows
 from aelib.measure.baselines import (
     CODECS,
     available_codecs,
@@ -15,7 +16,6 @@ from aelib.measure.baselines import (
     mean_ssim_at,
 )
 from aelib.measure.metrics import psnr
-from aelib.study.evaluate import jpeg_rows
 
 
 def _pillow_jpeg(image: np.ndarray, quality: int, **options) -> bytes:

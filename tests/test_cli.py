@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from aelib.cli import main
+from aelib.apps.cli import main
 from aelib.codec.format import HEADER
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aelib.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "aelib.apps.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["reproduce"]])
@@ -44,11 +44,11 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(args, message):
 
 
 def test_reproduce_records_its_command_without_force(monkeypatch):
-    import aelib.study.pipeline
+    import aelib.apps.reproduce
 
     recorded = {}
     monkeypatch.setattr(
-        aelib.study.pipeline, "run_reproduce", lambda settings, out, force, command: recorded.update(locals())
+        aelib.apps.reproduce, "run_reproduce", lambda settings, out, force, command: recorded.update(locals())
     )
     monkeypatch.setattr(sys, "argv", ["aelib", "reproduce", "--depths", "3", "--force", "--out", "x"])
     main(sys.argv[1:])
@@ -56,6 +56,7 @@ def test_reproduce_records_its_command_without_force(monkeypatch):
     assert recorded["command"] == "aelib reproduce --depths 3 --out x"
 
 
+@pytest.mark.slow
 def test_train_then_evaluate_on_the_embedded_data(tmp_path, capsys):
     common = ["--size", "32", "--limit", "60", "--seed", "4"]
     assert (
@@ -99,6 +100,7 @@ def photo_folder(tmp_path, photos):
     return folder
 
 
+@pytest.mark.slow
 def test_compress_info_decompress_end_to_end(trained_model, photo_folder, tmp_path):
     before = {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()}
     packed, unpacked = tmp_path / "aec", tmp_path / "png"
@@ -132,6 +134,7 @@ def test_compress_info_decompress_end_to_end(trained_model, photo_folder, tmp_pa
     assert "--force" in clash.stderr and (packed / "a.aec").read_bytes() == b"not an aec file"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "make_input, message",
     [
@@ -160,6 +163,7 @@ def test_compress_refuses_a_non_image(trained_model, tmp_path):
         assert result.returncode == status and "cannot read" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_one_corrupt_image_does_not_stop_a_batch_and_a_rerun_retries_only_it(trained_model, tmp_path):
     """20 faces, one of them a truncated PNG: 19 files written, the corrupt one named, exit 1; again: 19 kept."""
     from aelib.data import embedded_crops
@@ -183,6 +187,7 @@ def test_one_corrupt_image_does_not_stop_a_batch_and_a_rerun_retries_only_it(tra
     assert again.returncode == 1 and "19 already there, kept" in again.stdout and "07.png" in again.stderr
 
 
+@pytest.mark.slow
 def test_decompress_without_a_matching_model_says_which_it_wants(trained_model, photo_folder, tmp_path):
     assert main(["compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", str(tmp_path)]) == 0
     result = _run(
@@ -219,6 +224,7 @@ def test_compress_test_split_takes_the_held_out_images_only(trained_model, tmp_p
     assert len(expected) == 2
 
 
+@pytest.mark.slow
 def test_calibrate_writes_a_new_model_whose_colours_match_the_training_images(saved, tmp_path, capsys):
     from aelib.codec.codec import load_codec_model
     from aelib.data import load_dataset
@@ -268,6 +274,7 @@ def _crafted_models(folder, saved):
     }
 
 
+@pytest.mark.slow
 def test_crafted_and_malicious_models_are_refused_in_one_line(saved, photo_folder, tmp_path):
     for name, message in _crafted_models(tmp_path, saved).items():
         model = str(tmp_path / f"{name}.keras")
@@ -278,6 +285,7 @@ def test_crafted_and_malicious_models_are_refused_in_one_line(saved, photo_folde
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_an_unwritable_output_is_one_line(trained_model, photo_folder, tmp_path):
     (tmp_path / "file").write_text("a file where the output folder should go")
     output = str(tmp_path / "file")
@@ -286,6 +294,7 @@ def test_an_unwritable_output_is_one_line(trained_model, photo_folder, tmp_path)
     assert result.stderr.strip().splitlines()[-1].startswith("aelib: error: cannot create the folder")
 
 
+@pytest.mark.slow
 def test_tensorflow_start_up_lines_are_silenced(trained_model, photo_folder, tmp_path):
     result = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(tmp_path), "--force")
     assert result.returncode == 0
@@ -303,18 +312,20 @@ def test_version_and_the_citation_files():
     assert "MIT License" in (root / "LICENSE").read_text() and citation["license"] == "MIT"
 
 
+@pytest.mark.slow
 def test_decompress_from_another_folder_finds_the_model_without_models_dir(trained_model, photo_folder, tmp_path):
     """The default search does not depend on the current folder: $AELIB_MODELS, the user cache, the checkout."""
     assert main(["compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", str(tmp_path)]) == 0
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = os.environ | {"AELIB_MODELS": str(trained_model.parent)}
-    command = [sys.executable, "-m", "aelib.cli", "decompress", str(tmp_path / "a.aec"), "--out", "d"]
+    command = [sys.executable, "-m", "aelib.apps.cli", "decompress", str(tmp_path / "a.aec"), "--out", "d"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=elsewhere, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (elsewhere / "d" / "a.png").is_file()
 
 
+@pytest.mark.slow
 def test_train_codec_stops_checkpointed_and_says_how_to_go_on(tmp_path, capsys):
     """Two steps of the face codec's real settings on the embedded data, then the same command would resume."""
     command = ["train-codec", "--limit", "40", "--out", str(tmp_path), "--name", "hp", "--stop-after", "2"]
@@ -326,6 +337,7 @@ def test_train_codec_stops_checkpointed_and_says_how_to_go_on(tmp_path, capsys):
     assert "resuming after step 2" in printed and "stopped after step 3 of" in printed
 
 
+@pytest.mark.slow
 def test_train_codec_photos_preset_trains_on_crops_of_the_train_folder(tmp_path, capsys):
     """One step of the photo settings (256x256 crops) on a set split into train/ and val/."""
     from PIL import Image
@@ -351,12 +363,13 @@ _WITHOUT = (
     "import sys\n"
     "for name in sys.argv[1].split(','):\n"
     "    sys.modules[name] = None  # import name now raises ModuleNotFoundError, as if not installed\n"
-    "from aelib.cli import main\n"
+    "from aelib.apps.cli import main\n"
     "sys.exit(main(sys.argv[2:]))\n"
 )
 STUDY_AND_PANEL = "pandas,matplotlib,seaborn,sklearn,papermill,tabulate,IPython,ipywidgets,nbformat,voila"
 
 
+@pytest.mark.slow
 def test_the_codec_runs_without_the_study_and_panel_extras(photo_folder, tmp_path):
     """compress, info and decompress with a hyperprior model, every study and panel package unimportable."""
     model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
@@ -375,6 +388,7 @@ def test_the_codec_runs_without_the_study_and_panel_extras(photo_folder, tmp_pat
     assert len(list(unpacked.rglob("*.png"))) == 2
 
 
+@pytest.mark.slow
 def test_a_command_whose_extra_is_missing_says_which_to_install(photo_folder, tmp_path):
     model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
     args = ["compress", str(photo_folder), "--model", str(model), "--out", str(tmp_path / "aec")]
@@ -389,6 +403,7 @@ def test_a_command_whose_extra_is_missing_says_which_to_install(photo_folder, tm
     assert "needs pandas, which the study extra installs: pip install 'aelib[study]'" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_transparent_png_is_named_and_skipped_the_rest_of_the_batch_is_written(photo_folder, tmp_path):
     model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
     rgba = np.dstack([np.asarray(Image.open(photo_folder / "a.png")), np.full((64, 64), 128, np.uint8)])
@@ -399,6 +414,7 @@ def test_a_transparent_png_is_named_and_skipped_the_rest_of_the_batch_is_written
     assert sorted(p.name for p in (tmp_path / "aec").rglob("*.aec")) == ["a.aec", "b.aec"]
 
 
+@pytest.mark.slow
 def test_a_grey_png_comes_back_a_grey_png_and_its_ratio_is_against_8_bits(tmp_path, photos):
     model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
     folder = tmp_path / "in"
@@ -446,9 +462,10 @@ def test_models_lists_the_committed_zoo_with_the_numbers_of_its_tables():
     assert "reproducing the paper (no rate control); not for use" in listed.stdout
 
 
+@pytest.mark.slow
 def test_compress_without_a_model_uses_the_one_for_photos_and_a_face_model_says_what_it_is_for(photo_folder, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "aelib.cli", "compress", str(photo_folder), "--out", "aec"],
+        [sys.executable, "-m", "aelib.apps.cli", "compress", str(photo_folder), "--out", "aec"],
         capture_output=True,
         text=True,
         timeout=120,

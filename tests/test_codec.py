@@ -52,6 +52,7 @@ def test_any_image_size_is_padded_and_cropped_back(codec, height, width):
     assert decoded.shape == (height, width, 3) and decoded.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_encoding_is_deterministic_across_processes(codec, saved, images, tmp_path):
     first, second = encode(images[2], codec), encode(images[2], codec)
     assert first == second
@@ -179,6 +180,7 @@ def decodes_or_fails_in_one_line(data: bytes, codec) -> str:
     return "image"
 
 
+@pytest.mark.slow
 def test_fuzzed_files_decode_to_an_image_or_fail_clearly(codec, images):
     valid = encode(images[5], codec)
     outcomes = {"image": 0, "error": 0}
@@ -216,6 +218,7 @@ def forged(draw, valid: bytes):
     return reseal(bytes(data))
 
 
+@pytest.mark.slow
 def test_forged_files_decode_to_their_stated_size_or_fail_in_one_line(codec, images):
     valid = encode(images[6], codec)
     outcomes = {"image": 0, "error": 0}

@@ -48,17 +48,32 @@ def _third_party_imports(paths, top_level_only: bool = False) -> set[str]:
     return {distributions.get(name, name).lower() for name in third_party}
 
 
+STUDY_PACKAGES = ("training", "experiments", "report")
+"""The packages of the study, which the study and panel extras serve; with them the curves' statistics (pandas) and,
+of apps/, all but the CLI."""
+
+
+def _is_study(path) -> bool:
+    parts = path.relative_to(ROOT / "aelib").parts
+    return (
+        parts[0] in STUDY_PACKAGES
+        or parts == ("measure", "curves.py")
+        or (parts[0] == "apps" and parts[-1] != "cli.py")
+    )
+
+
 def test_the_codec_needs_only_the_core_dependencies_and_the_study_its_extras():
-    """The codec's modules import what `pip install aelib[cpu]` installs; only aelib/study needs the study and
-    panel extras; neither the core nor the cpu extra brings JupyterLab, papermill or Voilà."""
+    """The codec's modules and the CLI import what `pip install aelib[cpu]` installs; only the study's packages
+    (training, experiments, report, the panel and reproduce apps) need the study and panel extras; neither the core
+    nor the cpu extra brings JupyterLab, papermill or Voilà."""
     extras = PROJECT["optional-dependencies"]
     core = _requirements(PROJECT["dependencies"])
     data = ROOT / "aelib" / "data.py"  # the embedded default's sample photos come from the study extra's packages
-    codec_modules = [path for path in (ROOT / "aelib").rglob("*.py") if "study" not in path.parts and path != data]
+    study_modules = [path for path in (ROOT / "aelib").rglob("*.py") if _is_study(path)]
+    codec_modules = [path for path in (ROOT / "aelib").rglob("*.py") if not _is_study(path) and path != data]
     assert _third_party_imports(codec_modules) - core == {"tensorflow"}  # the cpu or gpu extra
     assert _third_party_imports([data], top_level_only=True) <= core
     assert _requirements(extras["cpu"]) == {"tensorflow-cpu"} and _requirements(extras["gpu"]) == {"tensorflow"}
-    study_modules = list((ROOT / "aelib" / "study").rglob("*.py"))
     assert _third_party_imports(study_modules) - core - _requirements(extras["study"] + extras["panel"]) <= {
         "tensorflow"
     }

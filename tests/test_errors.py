@@ -34,9 +34,10 @@ def test_a_foreign_model_file_is_a_format_error(tmp_path):
         load_model(tmp_path / "x.keras")
 
 
+@pytest.mark.slow
 def test_a_collapsed_training_run_is_a_training_error(images):
     from aelib.config import TrainConfig
-    from aelib.study.train import train_autoencoder
+    from aelib.training.autoencoder import train_autoencoder
 
     config = TrainConfig(epochs=1, batch_size=8, learning_rate=1e9, seed=1)
     with pytest.raises(TrainingError, match="stopped"):

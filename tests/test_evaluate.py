@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from aelib.codec.codec import decode, encode
+from aelib.experiments.table1 import evaluate_model, float32_latent_ratio
 from aelib.measure.metrics import ciede2000
-from aelib.study.evaluate import evaluate_model, float32_latent_ratio
 
 
 def test_the_papers_ratio_counts_the_latents_as_float32(codec):

@@ -59,7 +59,17 @@ def test_outputs_of_another_model_are_not_taken_for_done(codec, folder, tmp_path
 @pytest.mark.slow  # kills a compressing process
 def test_a_batch_killed_midway_finishes_when_run_again(saved, folder, tmp_path):
     out = tmp_path / "aec"
-    command = [sys.executable, "-m", "aelib.cli", "compress", str(folder), "--model", str(saved), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "aelib.apps.cli",
+        "compress",
+        str(folder),
+        "--model",
+        str(saved),
+        "--out",
+        str(out),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not list(out.glob("[0-9]*.aec")) and time.monotonic() < deadline and process.poll() is None:
@@ -118,10 +128,11 @@ def test_size_bombs_end_in_one_line_in_little_memory(saved, tmp_path, command, m
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_two_shards_write_exactly_the_files_of_one_unsharded_run(saved, folder, tmp_path):
     """The done-when of issue 16: --shard 0/2 and 1/2, each in its own process, byte for byte the whole run."""
     whole, split = tmp_path / "whole", tmp_path / "split"
-    base = [sys.executable, "-m", "aelib.cli", "compress", str(folder), "--model", str(saved)]
+    base = [sys.executable, "-m", "aelib.apps.cli", "compress", str(folder), "--model", str(saved)]
     subprocess.run([*base, "--out", str(whole)], check=True, capture_output=True, timeout=120)
     shards = [
         subprocess.Popen([*base, "--out", str(split), "--shard", f"{index}/2"], stdout=subprocess.PIPE, text=True)

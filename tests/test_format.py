@@ -56,7 +56,7 @@ def test_reading_a_header_does_not_import_tensorflow(tmp_path):
     path = tmp_path / "x.aec"
     path.write_bytes(pack_file("0123456789abcdef", 64, 64, (8, 8, 32), b"\0" * 8))
     script = (
-        "import sys; from aelib.cli import main; status = main(['info', sys.argv[1]]);"
+        "import sys; from aelib.apps.cli import main; status = main(['info', sys.argv[1]]);"
         "assert status == 0 and 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sys.modules.keys()"
     )
     subprocess.run([sys.executable, "-c", script, str(path)], check=True, capture_output=True, timeout=60)

@@ -43,7 +43,7 @@ def _regenerate() -> None:
 
     from aelib.data import embedded_crops
     from aelib.nn.models import build_autoencoder
-    from aelib.study.train import normalize_latent_layer
+    from aelib.training.autoencoder import normalize_latent_layer
 
     keras.utils.set_random_seed(7)
     model = build_autoencoder(1, name="golden_1L")

@@ -18,6 +18,7 @@ def reference():
     return pairs, json.loads(REFERENCE.with_suffix(".json").read_text())
 
 
+@pytest.mark.slow
 def test_keras_lpips_matches_the_reference_package(reference):
     (originals, distorted), record = reference
     expected = np.array(list(record["distances"].values()))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from aelib.apps.panel import COMPLETE_MESSAGE, CompressPanel, check_output_folder, compress_folder, find_models
 from aelib.codec.codec import decode, load_codec_model
 from aelib.errors import AelibError
 from aelib.measure.metrics import psnr
-from aelib.study.panel import COMPLETE_MESSAGE, CompressPanel, check_output_folder, compress_folder, find_models
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_problems_are_status_messages_not_tracebacks(saved, folders, tmp_path, p
 
 def test_an_unwritable_output_folder_is_a_status_message(saved, folders, monkeypatch):
     source, out = folders
-    monkeypatch.setattr("aelib.study.panel.os.access", lambda path, mode: False)  # as for a user without rights
+    monkeypatch.setattr("aelib.apps.panel.os.access", lambda path, mode: False)  # as for a user without rights
     with pytest.raises(AelibError, match="cannot write to"):
         check_output_folder(str(out), str(source), create=True)
     panel = CompressPanel(models_dir=saved.parent, input_dir=str(source), output_dir=str(out))
@@ -137,8 +137,8 @@ def test_the_picker_says_what_each_model_is_and_opens_on_the_best(saved, tmp_pat
 
     import pandas as pd
 
+    from aelib.apps.panel import best_model, describe_models
     from aelib.config import ENTROPY_SUFFIX
-    from aelib.study.panel import best_model, describe_models
 
     models, tables = tmp_path / "models", tmp_path / "tables"
     models.mkdir()
@@ -185,7 +185,7 @@ def test_the_panel_lists_and_codes_with_an_exported_hyperprior_model(tmp_path):
 
     from PIL import Image
 
-    from aelib.study.panel import compress_folder, describe_models, find_models
+    from aelib.apps.panel import compress_folder, describe_models, find_models
 
     expected = Path(__file__).resolve().parent / "expected"
     models = tmp_path / "models"
@@ -250,7 +250,7 @@ def test_every_prefix_of_a_path_typed_character_by_character_is_refused(folders,
 
 
 def test_a_folder_scan_stops_early_and_a_huge_input_folder_is_refused(tmp_path, monkeypatch):
-    from aelib.study import panel as panel_module
+    from aelib.apps import panel as panel_module
 
     folder = tmp_path / "many"
     (folder / "a" / "b" / "c" / "d" / "e").mkdir(parents=True)
@@ -303,8 +303,8 @@ def test_a_gdn_factorized_model_is_named_for_what_it_is(images):
     import keras
 
     from aelib.codec.codec import make_codec_model
+    from aelib.experiments.table1 import model_method
     from aelib.nn.models import build_gdn_autoencoder
-    from aelib.study.evaluate import model_method
 
     keras.utils.set_random_seed(3)
     codec = make_codec_model(build_gdn_autoencoder(4, 4, name="rd_mse_0.018"), images[:4])

@@ -13,8 +13,8 @@ import papermill
 import pytest
 from PIL import Image
 
-from aelib.study.panel import COMPLETE_MESSAGE
-from aelib.study.pipeline import NOTEBOOKS_DIR
+from aelib.apps.panel import COMPLETE_MESSAGE
+from aelib.apps.reproduce import NOTEBOOKS_DIR
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 

@@ -9,10 +9,7 @@ import papermill
 import pytest
 from PIL import Image
 
-from aelib.config import PROFILES
-from aelib.errors import AelibError
-from aelib.study import ratedistortion as rd
-from aelib.study.pipeline import (
+from aelib.apps.reproduce import (
     DATA_NOTEBOOK,
     DEPTH_NOTEBOOKS,
     FINAL_NOTEBOOKS,
@@ -22,6 +19,9 @@ from aelib.study.pipeline import (
     plan_steps,
     run_reproduce,
 )
+from aelib.config import PROFILES
+from aelib.errors import AelibError
+from aelib.measure.curves import CLASSICAL_SWEEPS
 
 pytestmark = pytest.mark.slow  # the notebooks through papermill
 
@@ -166,7 +166,7 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
     assert "smoke test" in text and "embedded default" in text and "![" in text
     assert "## Rate–distortion (notebook 06)" in text and "rd_curves_second.png" in text
     points = pd.read_csv(out / "tables" / "rd_points_test.csv")
-    assert {*rd.CLASSICAL_SWEEPS, "ours (hybrid)", "ours (mse)", "3-layer", "3-layer, Δ sweep"} == set(points["method"])
+    assert {*CLASSICAL_SWEEPS, "ours (hybrid)", "ours (mse)", "3-layer", "3-layer, Δ sweep"} == set(points["method"])
     ladder = pd.read_csv(out / "tables" / "rd_ladder.csv")
     assert ladder["method"].tolist() == ["3-layer, Δ sweep", "ours (mse)", "ours (hybrid)"] * 2
     assert (ladder["decode_ms"] > 0).all()
@@ -219,7 +219,7 @@ def test_make_reproduce_on_a_fresh_clone_asks_for_the_committed_embedded_run(tmp
     import shlex
     import subprocess
 
-    from aelib.cli import build_parser, reproduce_settings
+    from aelib.apps.cli import build_parser, reproduce_settings
 
     clone = tmp_path / "alone" / "aelib"
     _tracked_files_for_a_clone(clone)
@@ -234,7 +234,7 @@ def test_make_reproduce_on_a_fresh_clone_asks_for_the_committed_embedded_run(tmp
 
 
 def test_a_committed_example_run_explains_itself_and_a_users_run_stays_protected(tmp_path):
-    from aelib.study.pipeline import _start_manifest, project_root
+    from aelib.apps.reproduce import _start_manifest, project_root
 
     example = project_root() / "results" / "embedded"
     other = ReproduceSettings(epochs=1)
@@ -253,8 +253,8 @@ def test_a_committed_example_run_explains_itself_and_a_users_run_stays_protected
 
 def test_notebook_06_runs_again_when_the_depths_change(tmp_path, monkeypatch):
     """Each depth is its own step, so depths can be added; notebook 06 draws them all and follows."""
-    import aelib.study.pipeline as pipeline
-    import aelib.study.report as report
+    import aelib.apps.reproduce as pipeline
+    import aelib.report.summary as report
 
     ran = []
 
@@ -294,8 +294,8 @@ def test_notebooks_are_given_paths_from_notebooks_so_their_records_hold_no_absol
 
 
 def test_a_run_is_not_resumed_in_another_precision_of_the_perceptual_loss(tmp_path, monkeypatch):
+    from aelib.apps.reproduce import _start_manifest, run_environment
     from aelib.config import PRECISION_VARIABLE
-    from aelib.study.pipeline import _start_manifest, run_environment
 
     monkeypatch.setenv(PRECISION_VARIABLE, "mixed_bfloat16")
     settings = ReproduceSettings()

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from aelib.study.plots import (
+from aelib.report.figures import (
     detail_window,
     plot_comparison,
     plot_depth_comparison,
@@ -109,7 +109,7 @@ def test_distributions_and_comparison(photos):
 
 
 def test_rd_curves_scale_to_the_curves_and_label_off_scale_points(tmp_path):
-    from aelib.study.plots import plot_rd_curves
+    from aelib.report.figures import plot_rd_curves
 
     rows = [
         {"method": "JPEG 4:2:0", "setting": q, "bpp": b, "psnr": p, "ssim": s, "ms_ssim": s, "lpips": 1 - s}

@@ -6,15 +6,15 @@ import numpy as np
 import pandas as pd
 
 from aelib.layout import ResultsLayout
-from aelib.study.report import (
+from aelib.report.readme import readme_findings
+from aelib.report.summary import (
     combine_table1,
     depth_table,
     depth_trend,
     evaluation_set_name,
     read_table1s,
-    readme_findings,
-    write_table,
 )
+from aelib.report.tables import write_table
 
 
 def _table(depth: int, quality: int, psnr: float) -> pd.DataFrame:

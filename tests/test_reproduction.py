@@ -5,14 +5,9 @@ import datetime
 import pandas as pd
 import pytest
 
+from aelib.experiments.reproduction import compare_runs, rerun_folder, tolerance_for
 from aelib.layout import ResultsLayout
-from aelib.study.reproduction import (
-    compare_runs,
-    report_summary,
-    rerun_folder,
-    tolerance_for,
-    write_report,
-)
+from aelib.report.reproduction import report_summary, write_report
 
 
 def _run(folder, psnr=(30.0, 32.5), seconds=(1.0, 2.0), bpp=(0.5, 0.8)):

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aelib.apps.panel import find_models
 from aelib.codec.codec import decode, encode, load_codec_model
 from aelib.config import PAPER_DEPTHS, RECORD_SUFFIXES
+from aelib.measure.curves import CLASSICAL_SWEEPS
 from aelib.measure.metrics import psnr
 from aelib.measure.registry import METRICS
-from aelib.study import ratedistortion as rd
-from aelib.study.panel import find_models
-from aelib.study.report import rate_distortion_findings, readme_findings, readme_headline, readme_markers
+from aelib.report.readme import readme_findings, readme_headline, readme_markers
+from aelib.report.summary import rate_distortion_findings
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 pytestmark = pytest.mark.results
@@ -56,7 +57,7 @@ def test_the_rate_distortion_study_has_every_curve_and_figure():
     for family in ("ours (hybrid)", "ours (mse)"):
         assert (points["method"] == family).sum() >= 5
     points_per_method = points.groupby("method").size()
-    assert (points_per_method[list(rd.CLASSICAL_SWEEPS)] >= 8).all()
+    assert (points_per_method[list(CLASSICAL_SWEEPS)] >= 8).all()
     assert (points_per_method[[f"{d}-layer, Δ sweep" for d in PAPER_DEPTHS]] >= 5).all()
     for test_set in ("test", "kodak"):
         assert (RESULTS / "figures" / f"rd_curves_{test_set}.png").is_file()
@@ -69,7 +70,7 @@ def test_each_family_meets_seven_classical_codecs_with_ranges_and_intervals(fold
     if "psnr_ci_low" not in standing.columns:
         pytest.skip(f"{folder}'s rate–distortion tables predate the intervals; its run has not reached notebook 06")
     for _, rows in standing.groupby(["test_set", "family"]):
-        assert set(rows["against"]) == set(rd.CLASSICAL_SWEEPS) and len(rows) >= 7
+        assert set(rows["against"]) == set(CLASSICAL_SWEEPS) and len(rows) >= 7
     for metric in ("psnr", "ms_ssim_db", "lpips"):
         measured = standing[standing[f"bd_rate_{metric}"].notna()]
         assert (measured[f"{metric}_ci_low"] <= measured[f"bd_rate_{metric}"] + 1e-9).all()

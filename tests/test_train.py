@@ -6,7 +6,7 @@ from aelib.config import LossWeights, TrainConfig
 from aelib.errors import AelibError
 from aelib.nn.losses import HybridLoss
 from aelib.nn.models import build_autoencoder, load_model
-from aelib.study.train import train_autoencoder
+from aelib.training.autoencoder import train_autoencoder
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,7 @@ def tiny_run(tmp_path_factory):
     return dataset.train, dataset.val, config, result
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss(tiny_run):
     train_images, _, config, result = tiny_run
     loss = HybridLoss(config.loss_weights, config.feature_layers)
@@ -34,6 +35,7 @@ def test_training_lowers_the_loss(tiny_run):
     assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0]
 
 
+@pytest.mark.slow
 def test_history_logs_every_loss_component(tiny_run):
     *_, result = tiny_run
     saved = pd.read_csv(result.history_path)
@@ -57,6 +59,7 @@ def test_history_logs_every_loss_component(tiny_run):
     np.testing.assert_allclose(saved["loss"], combined, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_with_the_same_outputs(tiny_run):
     _, val_images, _, result = tiny_run
     reloaded = load_model(result.model_path)
@@ -65,6 +68,7 @@ def test_saved_model_reloads_with_the_same_outputs(tiny_run):
     assert reloaded.get_layer("encoder").output.shape[-1] == 32
 
 
+@pytest.mark.slow
 def test_training_ends_with_the_output_calibration(tiny_run):
     """The calibration is fitted last: fitting it again on the same images changes (almost) nothing."""
     from aelib.nn.calibration import fit_output_calibration
@@ -76,6 +80,7 @@ def test_training_ends_with_the_output_calibration(tiny_run):
     np.testing.assert_allclose(again.offset, 0.0, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_training_saves_the_network_and_the_export_step_its_tables(tiny_run):
     train_images, *_, result = tiny_run
     from aelib.codec.codec import entropy_path, export_factorized, load_codec_model
@@ -95,12 +100,14 @@ def test_load_model_refuses_other_files(tmp_path):
         load_model(tmp_path / "missing.keras")
 
 
+@pytest.mark.slow
 def test_image_sides_must_fit_the_downsampling(tiny_run):
     train_images, *_ = tiny_run
     with pytest.raises(AelibError, match="multiples of 8"):
         train_autoencoder(3, train_images[:, :30, :30], train_images[:, :30, :30], TrainConfig(epochs=1))
 
 
+@pytest.mark.slow
 def test_a_model_trained_without_noise_can_be_fine_tuned_for_quantisation(tiny_run):
     train_images, val_images, _, _ = tiny_run
     plain = train_autoencoder(
@@ -117,7 +124,7 @@ def test_a_model_trained_without_noise_can_be_fine_tuned_for_quantisation(tiny_r
 
 def test_laplace_scales_start_at_the_mean_absolute_latent(images):
     from aelib.nn.models import build_autoencoder, encoder_of
-    from aelib.study.train import MIN_LAPLACE_SCALE, laplace_log_scales
+    from aelib.training.autoencoder import MIN_LAPLACE_SCALE, laplace_log_scales
 
     model = build_autoencoder(3)
     latents = encoder_of(model)(images.astype(np.float32) / 255.0).numpy()
@@ -126,7 +133,7 @@ def test_laplace_scales_start_at_the_mean_absolute_latent(images):
 
 
 def test_the_schedule_warms_up_then_ramps_linearly():
-    from aelib.study.train import schedule_share
+    from aelib.training.autoencoder import schedule_share
 
     config = TrainConfig(warmup_steps=10, ramp_steps=20)
     shares = [float(schedule_share(step, config)) for step in (0, 9, 10, 15, 20, 30, 500)]
@@ -136,7 +143,7 @@ def test_the_schedule_warms_up_then_ramps_linearly():
 
 
 def test_epoch_order_is_a_function_of_seed_and_epoch():
-    from aelib.study.train import epoch_order
+    from aelib.training.autoencoder import epoch_order
 
     config = TrainConfig(seed=3)
     first, again, second = epoch_order(50, config, 0), epoch_order(50, config, 0), epoch_order(50, config, 1)
@@ -150,7 +157,7 @@ def test_epoch_order_is_a_function_of_seed_and_epoch():
 def test_latent_health_counts_dead_channels_and_distinct_codes():
     import keras
 
-    from aelib.study.train import latent_health
+    from aelib.training.autoencoder import latent_health
 
     constant = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 1, kernel_initializer="zeros")])
     rng = np.random.default_rng(0)
@@ -163,9 +170,10 @@ def test_latent_health_counts_dead_channels_and_distinct_codes():
     assert (health.dead_channels, health.distinct_codes, health.collapsed) == (3, 6, False)
 
 
+@pytest.mark.slow
 def test_ten_layer_model_keeps_every_latent_channel_alive(images):
     """The recipe (linear latent, warm-up, ramp) on tiny data: a few dozen steps, no dead channel, distinct codes."""
-    from aelib.study.train import latent_health
+    from aelib.training.autoencoder import latent_health
 
     config = TrainConfig(epochs=4, batch_size=4, seed=7, warmup_steps=12, ramp_steps=12, patience=10)
     result = train_autoencoder(10, images[:32], images[32:], config, verbose=0)
@@ -174,6 +182,7 @@ def test_ten_layer_model_keeps_every_latent_channel_alive(images):
     assert health.distinct_codes > 1, health.describe()
 
 
+@pytest.mark.slow
 def test_training_stops_at_the_first_nan_with_one_line(images):
     broken = images[:8].astype(np.float32)
     broken[:] = np.nan
@@ -186,6 +195,7 @@ def test_training_stops_at_the_first_nan_with_one_line(images):
     assert "loss" in message and "NaN or infinite" in message
 
 
+@pytest.mark.slow
 def test_a_collapsed_model_stops_training(images):
     import keras
 
@@ -195,7 +205,7 @@ def test_a_collapsed_model_stops_training(images):
     latent.set_weights([np.zeros_like(w) for w in latent.get_weights()])
     latent.trainable = False
     config = TrainConfig(epochs=2, batch_size=8, warmup_steps=0, ramp_steps=0)
-    from aelib.study.train import train_model
+    from aelib.training.autoencoder import train_model
 
     with pytest.raises(AelibError, match=r"autoencoder_3L stopped after epoch 1: the model collapsed \(32 of 32"):
         train_model(model, images[:16], images[16:24], config, verbose=0)
@@ -203,7 +213,7 @@ def test_a_collapsed_model_stops_training(images):
 
 _KILLED_RUN = """
 import os, signal, sys
-import aelib.study.train as train
+import aelib.training.autoencoder as train
 from aelib.config import TrainConfig
 from aelib.data import load_dataset
 
@@ -255,7 +265,7 @@ def test_progress_lines_are_log_records_shown_on_stdout_once_asked_for_until_sil
     import aelib
 
     aelib.show_progress()
-    logger = logging.getLogger("aelib.study.train")
+    logger = logging.getLogger("aelib.training.autoencoder")
     logger.info("epoch 1/1")
     assert capsys.readouterr().out == "epoch 1/1\n"
     logging.getLogger("aelib").setLevel(logging.WARNING)
@@ -269,11 +279,11 @@ def test_progress_lines_are_log_records_shown_on_stdout_once_asked_for_until_sil
 WORKER = """
 import sys
 import numpy as np
-from aelib.study.train import distribution_strategy
+from aelib.training.autoencoder import distribution_strategy
 distribution_strategy()  # first: TensorFlow wants the multi-worker strategy before any other op
 from aelib.config import TrainConfig
 from aelib.data import embedded_crops
-from aelib.study.train import train_autoencoder
+from aelib.training.autoencoder import train_autoencoder
 crops, _ = embedded_crops(size=32, crops_per_photo=2, seed=3)
 config = TrainConfig(epochs=2, batch_size=8, patience=5, seed=3, warmup_steps=0, ramp_steps=2)
 result = train_autoencoder(3, crops[:16], crops[16:24], config, out_dir=sys.argv[2], verbose=0)

@@ -7,7 +7,7 @@ from aelib.codec import hyper
 from aelib.config import HyperpriorTraining
 from aelib.data import embedded_crops
 from aelib.errors import AelibError
-from aelib.study.train_codec import batch_at, learning_rate_at, train_hyperprior
+from aelib.training.hyperprior import batch_at, learning_rate_at, train_hyperprior
 
 TINY = HyperpriorTraining(
     channels=8,
@@ -31,6 +31,7 @@ def crops():
     return images[:16], images[16:22]
 
 
+@pytest.mark.slow
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(crops, tmp_path):
     train, val = crops
     whole = train_hyperprior(train, val, TINY, tmp_path / "whole", name="t", verbose=False)
@@ -42,6 +43,7 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(crops, tmp_
     assert len(resumed.history) == len(whole.history)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_objective_and_the_export_codes_the_validation_images(crops, tmp_path):
     train, val = crops
     settings = HyperpriorTraining(**{**TINY.__dict__, "crop_steps": 200, "full_steps": 0})

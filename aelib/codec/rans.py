@@ -4,9 +4,8 @@ Asymmetric numeral systems (Duda, 2013, arXiv:1311.2540) in the byte-wise form
 of Giesen's ``rans_byte`` ("Interleaved entropy coders", 2014,
 arXiv:1402.3392): a 31-bit state in [2**23, 2**31), byte-wise
 renormalisation and tables of 16-bit precision. The state's range is 2**7
-times the tables' total, which keeps the coding loss far below 0.01 % (a
-32-bit state with 16-bit words, range equal to the total, measured 0.1–0.4 %
-here on Gaussian tables). Everything that decides a symbol is integer arithmetic on
+times the tables' total, which keeps the coding loss far below that of a
+32-bit state with 16-bit words (docs/design-notes.md). Everything that decides a symbol is integer arithmetic on
 the tables stored with the model, so a file decodes the same on every machine
 ("integer CDFs, so that they can be used reliably across platforms", as
 tensorflow-compression puts it).

@@ -36,7 +36,7 @@ class Metric:
         meaningful_overlap: below this shared range, a BD-rate that doubles or halves the bits is reported as
             "no meaningful overlap".
         compute: (original, reconstruction) uint8 images → the value; None for a metric measured by a network
-            elsewhere (LPIPS, :class:`aelib.study.ratedistortion.LpipsReference`), left NaN until then.
+            elsewhere (LPIPS, :class:`aelib.experiments.ratedistortion.LpipsReference`), left NaN until then.
     """
 
     key: str

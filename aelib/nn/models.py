@@ -8,17 +8,14 @@ sigmoid (eq. 3) — but no filters, strides or latent size. Our choices:
   layers see as far as larger kernels.
 * The last encoder layer, the latent, is linear: eq. 1's ReLU is kept on
   every other encoder layer. This is our one departure from eq. 1-3, and it
-  is what lets every depth learn. Measured on the UTKFace faces (issue 12): a
-  ReLU on the latent dies under Adam at 1e-3 — all 10 latent channels of the
-  10-layer model were 0 for every face by step 25 even with the paper's own
-  loss, and the quantisation noise then killed the 5- and 7-layer models'
-  channels too — and a model whose latents are all 0 decodes every image to
-  the same grey face. A linear latent cannot die, and a signed latent is what
-  the entropy coder and the rate term want anyway (Ballé et al., 2017).
-* He-normal initialisation of the ReLU layers (He et al., 2015). With Keras's
-  default Glorot initialisation the untrained decoder outputs an almost flat
-  grey image and the hybrid loss stays on a plateau for ~180 steps; He
-  initialisation keeps the signal's variance through the ReLUs and halves that.
+  is what lets every depth learn: a ReLU on the latent dies under Adam at
+  1e-3 and the model then decodes every image to one grey face
+  (docs/design-notes.md). A linear latent cannot die, and a signed latent is
+  what the entropy coder and the rate term want anyway (Ballé et al., 2017).
+* He-normal initialisation of the ReLU layers (He et al., 2015): it keeps the
+  signal's variance through the ReLUs, where Keras's default Glorot
+  initialisation starts the decoder on an almost flat grey image and a long
+  plateau of the loss (docs/design-notes.md).
 * The first ``min(depth, 3)`` encoder layers have stride 2, so depths >= 3 reach
   a 16x16 latent grid for 128x128 inputs (downsampling 8); further layers keep
   the resolution. Deep encoders therefore cost little more to run, and the

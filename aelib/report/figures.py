@@ -239,7 +239,7 @@ def plot_rd_curves(
 
     Args:
         points: one row per (method, setting) with bpp and the metric columns
-            (from :func:`aelib.study.ratedistortion.curves`).
+            (from :func:`aelib.measure.curves.curves`).
         title: the figure's title.
         ours: methods drawn as bold red-toned curves (our families).
         single_points: methods drawn as lone markers (the paper's models, one setting each).
@@ -301,7 +301,7 @@ def plot_ladder(ladder: pd.DataFrame, title: str) -> Figure:
     with its decode time per image.
 
     Args:
-        ladder: one test set's rows of :func:`aelib.study.ratedistortion.ladder_table`.
+        ladder: one test set's rows of :func:`aelib.experiments.ratedistortion.ladder_table`.
         title: the figure's title.
     """
     references = (("jpeg", "JPEG 4:2:0"), ("strongest", str(ladder["strongest"].iloc[0])))

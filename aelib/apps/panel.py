@@ -269,7 +269,7 @@ def compress_folder(
     """
     from aelib.codec.codec import decode_any, encode_any, load_any_codec
     from aelib.codec.files import png_bytes
-    from aelib.study.evaluate import model_method
+    from aelib.experiments.table1 import model_method
 
     input_dir = Path(input_dir).expanduser().resolve()
     paths = check_input_folder(str(input_dir))
@@ -300,7 +300,7 @@ def compress_upload(model_path: str | Path, name: str, content: bytes) -> Compre
         AelibError: the bytes are not an image the codec can take, or the model cannot be loaded.
     """
     from aelib.codec.codec import decode_any, encode_any, load_any_codec
-    from aelib.study.evaluate import model_method
+    from aelib.experiments.table1 import model_method
 
     image = read_image(name, content=content, transparency="refuse")
     codec = load_any_codec(model_path)
@@ -328,7 +328,7 @@ def compare_with_jpeg(run: CompressionRun) -> CompressionRun:
 
 def summary_table(run: CompressionRun) -> pd.DataFrame:
     """Mean PSNR, SSIM, ratio, bits per pixel and time per image of the model (and JPEG, once compared)."""
-    from aelib.study.evaluate import matched_jpeg_method
+    from aelib.experiments.table1 import matched_jpeg_method
 
     methods = [(run.method, run.results)]
     if run.jpeg_results:
@@ -583,7 +583,7 @@ class CompressPanel:
         import matplotlib.pyplot as plt
         from IPython.display import display
 
-        from aelib.study.plots import plot_metric_bars
+        from aelib.report.figures import plot_metric_bars
 
         table = summary_table(self.run)
         self.summary.clear_output()

@@ -247,9 +247,9 @@ FEATURE_CACHE_BYTES = 6 * 2**30
 def cache_target_features(loss: HybridLoss, images: np.ndarray, batch_size: int = 64) -> list | None:
     """The VGG16 features of every training image, computed once (one variable per feature layer).
 
-    Training then runs VGG16 on the reconstructions only: measured on 2 cores,
-    this and leaving the originals out of back-propagation double the
-    training steps per second. None when the loss has no perceptual term or
+    Training then runs VGG16 on the reconstructions only, with the originals
+    out of back-propagation (docs/design-notes.md: the speed this buys).
+    None when the loss has no perceptual term or
     the features would take more than :data:`FEATURE_CACHE_BYTES`.
     """
     if loss.extractor is None:

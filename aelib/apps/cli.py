@@ -63,7 +63,7 @@ def _import_tensorflow_quietly() -> None:
         import tensorflow as tf
 
         if os.environ.get("TF_CONFIG"):
-            from aelib.study.train import distribution_strategy
+            from aelib.training.autoencoder import distribution_strategy
 
             distribution_strategy()
         tf.constant(0) + 0
@@ -115,7 +115,7 @@ def _train(args: argparse.Namespace) -> None:
     dataset = load_dataset(args.data, size=args.size, seed=args.seed, limit=args.limit)
     print(f"data: {describe_source(args.data)}: {len(dataset.train)} train / {len(dataset.val)} validation images")
     _import_tensorflow_quietly()
-    from aelib.study.train import train_autoencoder  # TensorFlow loads only once the input is known to be good
+    from aelib.training.autoencoder import train_autoencoder  # TensorFlow loads only once the input is known to be good
 
     start = time.perf_counter()
     initial = None
@@ -152,7 +152,7 @@ def _train_codec(args: argparse.Namespace) -> None:
     print(f"data: {describe_source(args.data)}: {len(train)} train / {len(val)} validation images of {width}x{height}")
     _import_tensorflow_quietly()
     from aelib.codec.hyper import export_codec
-    from aelib.study.train_codec import train_hyperprior
+    from aelib.training.hyperprior import train_hyperprior
 
     settings = dataclasses.replace(CODEC_TRAINING[args.preset], seed=args.seed)
     result = train_hyperprior(train, val, settings, out, args.name, stop_after=args.stop_after)
@@ -208,12 +208,12 @@ def _evaluate(args: argparse.Namespace) -> None:
     _import_tensorflow_quietly()
     from aelib.codec.codec import load_codec_model
     from aelib.codec.format import read_model_card
-    from aelib.study.evaluate import evaluate_model
-    from aelib.study.report import format_markdown, write_csv, write_table
+    from aelib.experiments.table1 import evaluate_model
+    from aelib.report.tables import format_markdown, write_csv, write_table
 
     if read_model_card(args.model) is not None:
         from aelib.codec.hyper import load_hyper_codec
-        from aelib.study.evaluate import evaluate_hyperprior
+        from aelib.experiments.table1 import evaluate_hyperprior
 
         table = evaluate_hyperprior(load_hyper_codec(args.model), dataset.test)
         print(format_markdown(table))
@@ -470,8 +470,8 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def reproduce_settings(args: argparse.Namespace):
-    """The :class:`aelib.study.pipeline.ReproduceSettings` that ``aelib reproduce`` runs with for parsed arguments."""
-    from aelib.study.pipeline import ReproduceSettings
+    """The :class:`aelib.apps.reproduce.ReproduceSettings` that ``aelib reproduce`` runs with for parsed arguments."""
+    from aelib.apps.reproduce import ReproduceSettings
 
     return ReproduceSettings(
         data_dir=args.data,
@@ -487,9 +487,9 @@ def reproduce_settings(args: argparse.Namespace):
 
 
 def _reproduce(args: argparse.Namespace) -> None:
+    from aelib.apps.reproduce import is_committed_example, run_reproduce
     from aelib.config import project_root
-    from aelib.study.pipeline import is_committed_example, run_reproduce
-    from aelib.study.reproduction import rerun_folder
+    from aelib.experiments.reproduction import rerun_folder
 
     # --force changes which steps run, not what they compute, so the recorded command leaves it out: a fresh
     # clone's plain `make reproduce` then matches the committed example's provenance word for word.

@@ -174,7 +174,7 @@ def comparison_examples(
     """The best, median and worst test images by the model's SSIM, each decoded by the model and by matched JPEG.
 
     Returns:
-        Rows for :func:`aelib.study.plots.plot_comparison`, each panel labelled with its method, bpp, PSNR and SSIM.
+        Rows for :func:`aelib.report.figures.plot_comparison`, each panel labelled with its method, bpp, PSNR and SSIM.
     """
     method = model_method(codec)
     model_rows = evaluation.per_image[evaluation.per_image["method"] == method].reset_index(drop=True)

@@ -419,13 +419,13 @@ def run_reproduce(
         force: redo finished steps (and replace a run made with other settings).
         command: the command line, recorded in every output.
         compare_with: a results folder (the committed run) to compare every table with at the end
-            (:mod:`aelib.study.reproduction`): the report goes to ``runs/reproduction.md``, the verdict to the
+            (:mod:`aelib.experiments.reproduction`): the report goes to ``runs/reproduction.md``, the verdict to the
             terminal; a finished run shows them again.
 
     Returns:
         The path of the written README.md.
     """
-    from aelib.study.report import readme_findings, readme_headline, update_readme_block, write_summary
+    from aelib.report.summary import write_summary
 
     output_dir = Path(output_dir)
     manifest = _start_manifest(output_dir, settings, command, force)
@@ -435,24 +435,15 @@ def run_reproduce(
     # start-up lines), which the terminal does not show.
     log = ResultsLayout(output_dir).log
     display = RunDisplay(log, len(steps))
-    committed_folder = (
-        output_dir.resolve().relative_to(project_root()).as_posix() if is_committed_example(output_dir) else None
-    )
     logger = logging.getLogger("papermill")
     logger.addHandler(display)
     logger.setLevel(logging.INFO)
     logger.propagate = False
 
     def publish() -> Path:
-        """The combined tables, figures and README from the steps finished so far, and the project README's blocks."""
+        """The combined tables, figures and the results folder's README from the steps finished so far."""
         with display.capturing():  # the summary's tables may start TensorFlow, whose start-up lines go to the log
-            readme = write_summary(output_dir, settings, manifest)
-            if committed_folder:
-                update_readme_block(project_root() / "README.md", committed_folder, readme_findings(output_dir))
-                update_readme_block(
-                    project_root() / "README.md", committed_folder, readme_headline(output_dir), "headline"
-                )
-        return readme
+            return write_summary(output_dir, settings, manifest)
 
     try:
         display.log.write(f"\n=== {dt.datetime.now().isoformat(' ', 'seconds')}: {command}\n")
@@ -484,7 +475,8 @@ def run_reproduce(
         readme = publish()
         display.status(f"wrote {readme}; the notebooks' output is in {log}", final=True)
         if compare_with is not None:
-            from aelib.study.reproduction import compare_runs, write_report
+            from aelib.experiments.reproduction import compare_runs
+            from aelib.report.reproduction import write_report
 
             comparison = compare_runs(compare_with, output_dir)
             precision = manifest.get("environment", {}).get("perceptual_precision", "an unrecorded precision")
