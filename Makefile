@@ -52,14 +52,15 @@ lint: venv
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
-# --durations: the slowest tests, in every log (the suite should stay within 10 minutes).
+# A pytest-xdist worker per core (the tests marked longest start first); --durations: the slowest tests, in
+# every log (the suite should stay within 10 minutes).
 test: lint
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n auto --durations=15
 
 # The quick tier while working (about 2 minutes): everything but the tests marked slow (notebooks, clusters,
 # browsers, benchmarks, training runs, the CLI in a subprocess, long fuzzing; pyproject.toml's markers).
 test-fast: lint
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
 # Speed and memory of training and coding beside Pillow's codecs (results/benchmarks.md), the
 # entropy coder alone, and a 12000x12000 photo and size bombs (results/benchmarks_large_images.md).

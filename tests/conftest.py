@@ -18,6 +18,12 @@ def shared_folder(name: str) -> Path:
     return folder
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``longest`` first: under pytest-xdist (``make test`` runs a worker per core) the other workers
+    share the rest beside them, rather than all waiting on a long test that happened to be collected last."""
+    items.sort(key=lambda item: item.get_closest_marker("longest") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def progress_lines_on_stdout():
     """The tests read progress lines as an application shows them (the library alone only has a NullHandler)."""

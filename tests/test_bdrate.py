@@ -2,9 +2,19 @@ import math
 
 import numpy as np
 import pytest
+from scipy.interpolate import PchipInterpolator
 
 from aelib.errors import AelibError
-from aelib.measure.bdrate import bd_quality, bd_rate, rate_at_quality, shared_range, to_decibels
+from aelib.measure.bdrate import (
+    bd_qualities,
+    bd_quality,
+    bd_rate,
+    bd_rates,
+    pchip_integral,
+    rate_at_quality,
+    shared_range,
+    to_decibels,
+)
 
 PSNR = np.array([28.0, 31.0, 34.0, 37.0, 40.0])
 RATES = np.array([0.3, 0.5, 0.8, 1.3, 2.1])
@@ -112,3 +122,40 @@ def test_bd_quality_equals_the_bjontegaard_package(points, method):
     bjontegaard = pytest.importorskip("bjontegaard")
     expected = bjontegaard.bd_psnr(*points, method=method, require_matching_points=False, min_overlap=0)
     assert bd_quality(*points, method=method) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def test_the_closed_form_pchip_integral_equals_scipys():
+    """Random rows, rising, falling and with flat stretches and sign changes, against PchipInterpolator.integrate."""
+    generator = np.random.default_rng(3)
+    for trial in range(300):
+        points = int(generator.integers(3, 12))
+        x = np.sort(generator.choice(1000, points, replace=False) / 37.0)
+        y = generator.normal(size=points) if trial % 2 else np.sort(generator.normal(size=points))
+        if trial % 5 == 0:
+            y[generator.integers(1, points)] = y[0]
+        low, high = np.sort(generator.uniform(x[0], x[-1], 2))
+        expected = PchipInterpolator(x, y).integrate(low, high)
+        assert pchip_integral(x, y, low, high)[0] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_batched_bd_rates_and_qualities_equal_one_call_per_row():
+    """Plain rows take the batched path; rows with a point to merge or drop (a repeated quality, a zero rate, a NaN,
+    curves that do not meet) take the scalar one: every row must equal bd_rate and bd_quality of it."""
+    generator = np.random.default_rng(4)
+    rows = 40
+    reference_rates = RATES * generator.uniform(0.8, 1.2, (rows, len(RATES)))
+    reference_psnr = PSNR + generator.normal(0, 0.3, (rows, len(PSNR)))
+    test_rates = RATES * generator.uniform(0.6, 1.1, (rows, len(RATES)))
+    test_psnr = PSNR + generator.normal(0.5, 0.5, (rows, len(PSNR)))
+    test_psnr[1, 2] = test_psnr[1, 3]
+    test_rates[2, 0] = 0.0
+    reference_psnr[3, 4] = np.nan
+    test_psnr[4] += 20.0
+    test_rates[5, 1] = test_rates[5, 2]
+    arrays = (reference_rates, reference_psnr, test_rates, test_psnr)
+    for overlap in (0.0, 9.0):
+        expected = [bd_rate(*(a[row] for a in arrays), min_overlap=overlap) for row in range(rows)]
+        np.testing.assert_allclose(bd_rates(*arrays, min_overlap=overlap), expected, rtol=1e-12, atol=1e-12)
+    expected = [bd_quality(*(a[row] for a in arrays)) for row in range(rows)]
+    np.testing.assert_allclose(bd_qualities(*arrays), expected, rtol=1e-12, atol=1e-12)
+    assert np.isnan(bd_rates(*arrays)[4]) and np.isfinite(bd_rates(*arrays)[[0, 1, 2, 3, 5]]).all()

@@ -1,4 +1,6 @@
-"""The aelib command line, end to end: in-process for the slow paths, through subprocess for error output."""
+"""The aelib command line, end to end: in this process where a test is about what a command does (main() returns
+the exit status and prints what the console script prints), in a new one where it is about the process itself (help,
+start-up lines, a missing extra, another working folder)."""
 
 import os
 import subprocess
@@ -16,6 +18,15 @@ from aelib.codec.format import HEADER
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "aelib.apps.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def _in_process(capsys, *args: str) -> subprocess.CompletedProcess:
+    """The command through main() here: its exit status and output as :func:`_run` gives them, without a new
+    process's start-up (importing TensorFlow costs seconds a command)."""
+    capsys.readouterr()
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["aelib", *args], status, out, err)
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["reproduce"]])
@@ -100,36 +111,39 @@ def photo_folder(tmp_path, photos):
     return folder
 
 
-@pytest.mark.slow
-def test_compress_info_decompress_end_to_end(trained_model, photo_folder, tmp_path):
+def test_compress_info_decompress_end_to_end(trained_model, photo_folder, tmp_path, capsys):
     before = {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()}
     packed, unpacked = tmp_path / "aec", tmp_path / "png"
 
-    result = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
+    result = _in_process(capsys, "compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
     assert result.returncode == 0, result.stderr
     files = sorted(packed.rglob("*.aec"))
     assert [f.relative_to(packed).as_posix() for f in files] == ["a.aec", "nested/b.aec"]
     total = sum(f.stat().st_size for f in files)
     assert f"2 file(s), {total:,} bytes compressed" in result.stdout
 
-    info = _run("info", str(packed / "nested" / "b.aec"))
+    info = _in_process(capsys, "info", str(packed / "nested" / "b.aec"))
     assert info.returncode == 0 and "image 37x50 (width x height)" in info.stdout and "latent 7x5x32" in info.stdout
 
-    result = _run("decompress", str(packed), "--out", str(unpacked), "--models-dir", str(trained_model.parent))
+    result = _in_process(
+        capsys, "decompress", str(packed), "--out", str(unpacked), "--models-dir", str(trained_model.parent)
+    )
     assert result.returncode == 0, result.stderr
     assert Image.open(unpacked / "nested" / "b.png").size == (37, 50)
     assert {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()} == before  # inputs untouched
 
     stamps = {f: f.stat().st_mtime_ns for f in files}
-    again = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
+    again = _in_process(capsys, "compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
     assert again.returncode == 0 and "2 file(s) (2 already there, kept)" in again.stdout
     assert {f: f.stat().st_mtime_ns for f in files} == stamps
-    forced = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed), "--force")
+    forced = _in_process(
+        capsys, "compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed), "--force"
+    )
     assert forced.returncode == 0 and "already there" not in forced.stdout
     assert all(f.stat().st_mtime_ns != stamps[f] for f in files)
 
     (packed / "a.aec").write_bytes(b"not an aec file")
-    clash = _run("compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
+    clash = _in_process(capsys, "compress", str(photo_folder), "--model", str(trained_model), "--out", str(packed))
     assert clash.returncode == 2 and "a.aec exists and is not a valid .aec file" in clash.stderr
     assert "--force" in clash.stderr and (packed / "a.aec").read_bytes() == b"not an aec file"
 
@@ -163,8 +177,7 @@ def test_compress_refuses_a_non_image(trained_model, tmp_path):
         assert result.returncode == status and "cannot read" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
-def test_one_corrupt_image_does_not_stop_a_batch_and_a_rerun_retries_only_it(trained_model, tmp_path):
+def test_one_corrupt_image_does_not_stop_a_batch_and_a_rerun_retries_only_it(trained_model, tmp_path, capsys):
     """20 faces, one of them a truncated PNG: 19 files written, the corrupt one named, exit 1; again: 19 kept."""
     from aelib.data import embedded_crops
 
@@ -176,22 +189,27 @@ def test_one_corrupt_image_does_not_stop_a_batch_and_a_rerun_retries_only_it(tra
     corrupt = folder / "07.png"
     corrupt.write_bytes(corrupt.read_bytes()[:60])
     command = ["compress", str(folder), "--model", str(trained_model), "--out", str(tmp_path / "out")]
-    first = _run(*command)
+    first = _in_process(capsys, *command)
     assert first.returncode == 1 and "Traceback" not in first.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{i:02d}.aec" for i in range(20) if i != 7]
     assert [line for line in first.stderr.splitlines() if line.startswith("failed:")] == [
         line for line in first.stderr.splitlines() if "07.png" in line
     ]
     assert "19 file(s)" in first.stdout and "1 failed" in first.stdout
-    again = _run(*command)
+    again = _in_process(capsys, *command)
     assert again.returncode == 1 and "19 already there, kept" in again.stdout and "07.png" in again.stderr
 
 
-@pytest.mark.slow
-def test_decompress_without_a_matching_model_says_which_it_wants(trained_model, photo_folder, tmp_path):
+def test_decompress_without_a_matching_model_says_which_it_wants(trained_model, photo_folder, tmp_path, capsys):
     assert main(["compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", str(tmp_path)]) == 0
-    result = _run(
-        "decompress", str(tmp_path / "a.aec"), "--out", str(tmp_path / "o"), "--models-dir", str(tmp_path / "none")
+    result = _in_process(
+        capsys,
+        "decompress",
+        str(tmp_path / "a.aec"),
+        "--out",
+        str(tmp_path / "o"),
+        "--models-dir",
+        str(tmp_path / "none"),
     )
     assert result.returncode == 1 and "no model with fingerprint" in result.stderr
 
@@ -274,22 +292,24 @@ def _crafted_models(folder, saved):
     }
 
 
-@pytest.mark.slow
-def test_crafted_and_malicious_models_are_refused_in_one_line(saved, photo_folder, tmp_path):
+def test_crafted_and_malicious_models_are_refused_in_one_line(saved, photo_folder, tmp_path, capsys):
     for name, message in _crafted_models(tmp_path, saved).items():
         model = str(tmp_path / f"{name}.keras")
-        result = _run("compress", str(photo_folder / "a.png"), "--model", model, "--out", str(tmp_path / "out"))
+        result = _in_process(
+            capsys, "compress", str(photo_folder / "a.png"), "--model", model, "--out", str(tmp_path / "out")
+        )
         assert result.returncode == 2, (name, result.stderr)
         assert result.stderr.strip().splitlines() == [result.stderr.strip()], (name, result.stderr)
         assert message in result.stderr, (name, result.stderr)
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
-def test_an_unwritable_output_is_one_line(trained_model, photo_folder, tmp_path):
+def test_an_unwritable_output_is_one_line(trained_model, photo_folder, tmp_path, capsys):
     (tmp_path / "file").write_text("a file where the output folder should go")
     output = str(tmp_path / "file")
-    result = _run("compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", output)
+    result = _in_process(
+        capsys, "compress", str(photo_folder / "a.png"), "--model", str(trained_model), "--out", output
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("aelib: error: cannot create the folder")
 
@@ -403,31 +423,29 @@ def test_a_command_whose_extra_is_missing_says_which_to_install(photo_folder, tm
     assert "needs pandas, which the study extra installs: pip install 'aelib[study]'" in result.stderr
 
 
-@pytest.mark.slow
-def test_a_transparent_png_is_named_and_skipped_the_rest_of_the_batch_is_written(photo_folder, tmp_path):
+def test_a_transparent_png_is_named_and_skipped_the_rest_of_the_batch_is_written(photo_folder, tmp_path, capsys):
     model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
     rgba = np.dstack([np.asarray(Image.open(photo_folder / "a.png")), np.full((64, 64), 128, np.uint8)])
     Image.fromarray(rgba, "RGBA").save(photo_folder / "logo.png")
-    result = _run("compress", str(photo_folder), "--model", str(model), "--out", str(tmp_path / "aec"))
+    result = _in_process(capsys, "compress", str(photo_folder), "--model", str(model), "--out", str(tmp_path / "aec"))
     assert result.returncode == 1
     assert "logo.png has transparent pixels" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in (tmp_path / "aec").rglob("*.aec")) == ["a.aec", "b.aec"]
 
 
-@pytest.mark.slow
-def test_a_grey_png_comes_back_a_grey_png_and_its_ratio_is_against_8_bits(tmp_path, photos):
+def test_a_grey_png_comes_back_a_grey_png_and_its_ratio_is_against_8_bits(tmp_path, photos, capsys):
     model = Path(__file__).resolve().parent / "expected" / "hyper_tiny.keras"
     folder = tmp_path / "in"
     folder.mkdir()
     Image.fromarray(photos[2].mean(axis=-1).astype(np.uint8), "L").save(folder / "grey.png")
-    result = _run("compress", str(folder), "--model", str(model), "--out", str(tmp_path / "aec"))
+    result = _in_process(capsys, "compress", str(folder), "--model", str(model), "--out", str(tmp_path / "aec"))
     assert result.returncode == 0, result.stderr
     size = (tmp_path / "aec" / "grey.aec").stat().st_size
     assert f"ratio {64 * 64 / size:.2f}" in result.stdout  # 8-bit grey, not 24-bit RGB
-    info = _run("info", str(tmp_path / "aec" / "grey.aec"))
+    info = _in_process(capsys, "info", str(tmp_path / "aec" / "grey.aec"))
     assert "grey image 64x64" in info.stdout
-    result = _run(
-        "decompress", str(tmp_path / "aec"), "--out", str(tmp_path / "png"), "--models-dir", str(model.parent)
+    result = _in_process(
+        capsys, "decompress", str(tmp_path / "aec"), "--out", str(tmp_path / "png"), "--models-dir", str(model.parent)
     )
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / "png" / "grey.png") as decoded:

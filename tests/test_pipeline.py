@@ -1,6 +1,7 @@
 """The reproduction pipeline: the notebooks as committed, resuming, failures, and a smoke run of every notebook."""
 
 import json
+import shutil
 
 import nbformat
 import numpy as np
@@ -98,13 +99,14 @@ def test_a_failing_notebook_is_named_with_its_error(tmp_path):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.longest
 def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
     second = tmp_path / "second"
     second.mkdir()
     for index, photo in enumerate(photos[:2]):
         Image.fromarray(np.tile(photo, (1, 2, 1))).save(second / f"photo{index}.png")
     settings = ReproduceSettings(
-        depths=(3,), epochs=1, limit=40, test_images=3, second_test_set=str(second), rd_steps=2
+        depths=(3,), epochs=1, limit=40, test_images=3, second_test_set=str(second), rd_steps=1
     )
     out = tmp_path / "results"
 
@@ -189,10 +191,13 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
     with pytest.raises(AelibError, match=r"holds a run with other settings \(epochs 1 → 2"):
         run_reproduce(ReproduceSettings(depths=(3,), epochs=2, limit=40, second_test_set=str(second)), out)
 
-    # The same tiny run again, in a folder of its own, compared number by number with the first.
+    # A finished copy compared number by number with the first: the steps are skipped, the combined tables written
+    # again from the copied runs, and the report and verdict come out (the comparison itself: test_reproduction.py).
     again = tmp_path / "again"
+    shutil.copytree(out, again)
     run_reproduce(settings, again, command="smoke test", compare_with=out)
     said = capfd.readouterr().out
+    assert said.count("skipped") == 5
     report = (again / "runs" / "reproduction.md").read_text()
     assert "**Verdict: identical: all " in report, report[:2000]
     assert f"perceptual loss in {manifest['environment']['perceptual_precision']}, " in report
@@ -203,7 +208,6 @@ def test_smoke_run_of_every_notebook_then_resume(tmp_path, photos, capfd):
 
 def _tracked_files_for_a_clone(destination):
     """The repository's tracked files, less the committed results but for the embedded run's manifest."""
-    import shutil
     import subprocess
 
     root = NOTEBOOKS_DIR.parent

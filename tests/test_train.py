@@ -300,6 +300,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow  # a three-process gRPC cluster
+@pytest.mark.longest
 def test_two_workers_train_the_weights_of_one_process_with_the_same_global_batch(tmp_path):
     """Issue 16: TF_CONFIG → MultiWorkerMirroredStrategy; the global batch of 8 is split 4 + 4, noise included."""
     import json

@@ -80,9 +80,66 @@ def shared_range(reference_qualities, test_qualities) -> tuple[float, float]:
     return float(max(reference.min(), test.min())), float(min(reference.max(), test.max()))
 
 
+def _pchip_slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The derivatives at the points of each row that make its Hermite cubic monotone between points.
+
+    Fritsch & Butland's weighted harmonic mean of the neighbouring slopes inside (zero where they differ in sign
+    or one is flat) and a one-sided three-point estimate, kept monotone, at the ends: the choice of
+    ``scipy.interpolate.PchipInterpolator``, which ``tests/test_bdrate.py`` checks this against.
+    """
+    h = np.diff(x, axis=1)
+    m = np.diff(y, axis=1) / h
+    d = np.zeros_like(y)
+    left, right = m[:, :-1], m[:, 1:]
+    w1, w2 = 2.0 * h[:, 1:] + h[:, :-1], h[:, 1:] + 2.0 * h[:, :-1]
+    same_sign = (np.sign(left) == np.sign(right)) & (left != 0.0) & (right != 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d[:, 1:-1] = np.where(same_sign, (w1 + w2) / (w1 / left + w2 / right), 0.0)
+    for end, (h0, h1, m0, m1) in (
+        (0, (h[:, 0], h[:, 1], m[:, 0], m[:, 1])),
+        (-1, (h[:, -1], h[:, -2], m[:, -1], m[:, -2])),
+    ):
+        slope = ((2.0 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+        slope = np.where(np.sign(slope) != np.sign(m0), 0.0, slope)
+        d[:, end] = np.where((np.sign(m0) != np.sign(m1)) & (np.abs(slope) > 3.0 * np.abs(m0)), 3.0 * m0, slope)
+    return d
+
+
+def pchip_integral(x, y, low, high) -> np.ndarray:
+    """The integral from low to high of each row's piecewise cubic Hermite interpolant (PCHIP).
+
+    Closed form, segment by segment, so that thousands of bootstrap curves are integrated in one call.
+
+    Args:
+        x: (curves, points), each row strictly increasing, at least three points.
+        y: the values at x, same shape.
+        low, high: per row (or one for all), within the row's x range.
+
+    Returns:
+        One integral per row.
+    """
+    x, y = np.atleast_2d(np.asarray(x, np.float64)), np.atleast_2d(np.asarray(y, np.float64))
+    d = _pchip_slopes(x, y)
+    h = np.diff(x, axis=1)
+    low = np.broadcast_to(np.asarray(low, np.float64), x.shape[:1])[:, None]
+    high = np.broadcast_to(np.asarray(high, np.float64), x.shape[:1])[:, None]
+    y0, y1, d0, d1 = y[:, :-1], y[:, 1:], d[:, :-1] * h, d[:, 1:] * h
+
+    def antiderivative(t: np.ndarray) -> np.ndarray:
+        """∫₀ᵗ of the Hermite cubic on [0, 1] in the segment's own unit: the basis functions integrated."""
+        t2, t3, t4 = t * t, t**3, t**4
+        return (
+            y0 * (t4 / 2 - t3 + t) + d0 * (t4 / 4 - 2 * t3 / 3 + t2 / 2) + y1 * (-t4 / 2 + t3) + d1 * (t4 / 4 - t3 / 3)
+        )
+
+    start = np.clip((low - x[:, :-1]) / h, 0.0, 1.0)
+    stop = np.clip((high - x[:, :-1]) / h, 0.0, 1.0)
+    return (h * (antiderivative(stop) - antiderivative(start))).sum(axis=1)
+
+
 def _integral(qualities: np.ndarray, log_rates: np.ndarray, low: float, high: float, method: str) -> float:
     if method == "pchip":
-        return float(PchipInterpolator(qualities, log_rates).integrate(low, high))
+        return float(pchip_integral(qualities, log_rates, low, high)[0])
     antiderivative = np.polyint(np.polyfit(qualities, log_rates, 3))
     return float(np.polyval(antiderivative, high) - np.polyval(antiderivative, low))
 
@@ -188,3 +245,70 @@ def bd_quality(
         return math.nan
     difference = _integral(*test, low, high, method) - _integral(*reference, low, high, method)
     return float(difference / (high - low))
+
+
+def _rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's points in increasing x, and which rows need no merging or dropping of points (all finite, x
+    distinct): those the batched path takes as they are."""
+    order = np.argsort(x, axis=1, kind="stable")
+    x, y = np.take_along_axis(x, order, axis=1), np.take_along_axis(y, order, axis=1)
+    plain = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1) & (np.diff(x, axis=1) > 0).all(axis=1)
+    return x, y, plain & (x.shape[1] >= MIN_POINTS)
+
+
+def _mean_differences(reference, test, min_overlap: float) -> np.ndarray:
+    """Per row, the mean of test's interpolant minus reference's over the x range both cover (NaN at or under
+    min_overlap of it); both already sorted rows of :func:`_rows`."""
+    low = np.maximum(reference[0][:, 0], test[0][:, 0])
+    high = np.minimum(reference[0][:, -1], test[0][:, -1])
+    width = high - low
+    result = np.full(len(low), math.nan)
+    wide = width > max(min_overlap, 0.0)
+    if wide.any():
+        ends = low[wide], high[wide]
+        integrals = (pchip_integral(*(part[wide] for part in curve[:2]), *ends) for curve in (test, reference))
+        result[wide] = (next(integrals) - next(integrals)) / width[wide]
+    return result
+
+
+def bd_rates(reference_rates, reference_qualities, test_rates, test_qualities, min_overlap: float = 0.0) -> np.ndarray:
+    """:func:`bd_rate` (PCHIP) of many pairs of curves at once, one pair per row of (pairs, points) arrays.
+
+    Rows whose points all count and differ in quality are integrated together; the others (a point to merge or
+    drop) go through :func:`bd_rate` one by one, so each result equals :func:`bd_rate` of its row.
+    """
+    arrays = [
+        np.atleast_2d(np.asarray(a, np.float64))
+        for a in (reference_rates, reference_qualities, test_rates, test_qualities)
+    ]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reference = _rows(arrays[1], np.log(arrays[0]))
+        test = _rows(arrays[3], np.log(arrays[2]))
+    plain = reference[2] & test[2]
+    result = np.full(len(plain), math.nan)
+    if plain.any():
+        chosen = [tuple(part[plain] for part in curve[:2]) for curve in (reference, test)]
+        result[plain] = 100.0 * np.expm1(_mean_differences(*chosen, min_overlap))
+    for row in np.flatnonzero(~plain):
+        result[row] = bd_rate(*(a[row] for a in arrays), min_overlap=min_overlap)
+    return result
+
+
+def bd_qualities(reference_rates, reference_qualities, test_rates, test_qualities) -> np.ndarray:
+    """:func:`bd_quality` (PCHIP) of many pairs of curves at once, one pair per row; each equals
+    :func:`bd_quality` of its row (rows with points to merge or drop go through it)."""
+    arrays = [
+        np.atleast_2d(np.asarray(a, np.float64))
+        for a in (reference_rates, reference_qualities, test_rates, test_qualities)
+    ]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reference = _rows(np.log(arrays[0]), arrays[1])
+        test = _rows(np.log(arrays[2]), arrays[3])
+    plain = reference[2] & test[2]
+    result = np.full(len(plain), math.nan)
+    if plain.any():
+        chosen = [tuple(part[plain] for part in curve[:2]) for curve in (reference, test)]
+        result[plain] = _mean_differences(*chosen, 0.0)
+    for row in np.flatnonzero(~plain):
+        result[row] = bd_quality(*(a[row] for a in arrays))
+    return result

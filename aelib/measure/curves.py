@@ -17,7 +17,7 @@ import pandas as pd
 from aelib.config import DEFAULT_SEED
 from aelib.errors import InputError
 from aelib.measure.baselines import CODECS
-from aelib.measure.bdrate import MIN_POINTS, bd_quality, bd_rate, rate_at_quality, shared_range, to_decibels
+from aelib.measure.bdrate import MIN_POINTS, bd_qualities, bd_rates, rate_at_quality, shared_range, to_decibels
 from aelib.measure.metrics import COLOUR_COLUMNS
 from aelib.measure.registry import METRICS, per_image_columns
 
@@ -135,20 +135,29 @@ def bd_rate_with_interval(
     rates = {name: _settings_by_images(r, "bpp", images) for name, r in rows.items()}
     values = {name: _settings_by_images(r, column, images) for name, r in rows.items()}
 
-    def measure(chosen) -> tuple[float, float, float, float]:
-        ref_q, test_q = (quality_metric.quality(values[name][:, chosen].mean(axis=1)) for name in (reference, test))
-        ref_r, test_r = (rates[name][:, chosen].mean(axis=1) for name in (reference, test))
-        low, high = shared_range(ref_q, test_q)
-        value = bd_rate(ref_r, ref_q, test_r, test_q, min_overlap=quality_metric.min_overlap)
-        return value, low, high, bd_quality(ref_r, ref_q, test_r, test_q)
+    def measure(chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """BD-rates and BD-qualities of the curves of each row of chosen (resamples, images): image indices."""
+        means = {
+            name: (
+                rates[name][:, chosen].mean(axis=2).T,
+                quality_metric.quality(values[name][:, chosen].mean(axis=2).T),
+            )
+            for name in (reference, test)
+        }
+        curves = (*means[reference], *means[test])
+        return bd_rates(*curves, min_overlap=quality_metric.min_overlap), bd_qualities(*curves)
 
-    value, low, high, quality = measure(np.arange(len(images)))
+    everything = np.arange(len(images))[None]
+    (value,), (quality,) = measure(everything)
+    low, high = shared_range(
+        *(quality_metric.quality(values[name][:, everything[0]].mean(axis=1)) for name in (reference, test))
+    )
     if math.isnan(value) and math.isnan(quality):
         return {**empty, "from": low, "to": high}
     generator = np.random.default_rng(seed)
-    draws = np.array([measure(generator.integers(0, len(images), len(images))) for _ in range(BOOTSTRAP_RESAMPLES)])
+    draws = np.stack(measure(generator.integers(0, len(images), (BOOTSTRAP_RESAMPLES, len(images)))), axis=1)
     result = {"bd_rate": value, "from": low, "to": high, "bd_quality": quality}
-    for key, estimate, column in (("", value, 0), ("quality_", quality, 3)):
+    for key, estimate, column in (("", value, 0), ("quality_", quality, 1)):
         finite = draws[:, column][np.isfinite(draws[:, column])]
         ends = np.percentile(finite, [2.5, 97.5]) if len(finite) and not math.isnan(estimate) else (math.nan,) * 2
         result |= {f"{key}ci_low": float(ends[0]), f"{key}ci_high": float(ends[1])}
