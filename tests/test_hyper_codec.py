@@ -209,8 +209,8 @@ DECODE_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow  # two decoding processes
 def test_files_decode_to_the_same_symbols_whatever_onednn_and_the_thread_count(tmp_path):
-    """200 images encoded here (oneDNN on, every core: TensorFlow's defaults on this CPU), decoded in a process
-    with oneDNN off and in one on a single thread, which sum in other orders: every symbol equal."""
+    """200 images encoded here, decoded in a process with oneDNN off on two threads and in one with oneDNN on a
+    single thread, which sum in other orders: every symbol equal."""
     codec = hyper.export_codec(tiny_network(), tmp_path / "model.keras")
     crops, _ = embedded_crops(size=64, crops_per_photo=25, seed=4)
     images = crops[:200]
@@ -220,7 +220,7 @@ def test_files_decode_to_the_same_symbols_whatever_onednn_and_the_thread_count(t
     (tmp_path / "decode.py").write_text(DECODE_SCRIPT)
     _, z, residual, _ = hyper.read_symbols(files, codec)
     decoded = []
-    for onednn, threads in (("0", str(os.cpu_count())), ("1", "1")):
+    for onednn, threads in (("0", "2"), ("1", "1")):
         env = os.environ | {"TF_ENABLE_ONEDNN_OPTS": onednn, "TF_NUM_INTRAOP_THREADS": threads}
         out = tmp_path / f"decoded_{onednn}_{threads}.npz"
         subprocess.run(
