@@ -57,7 +57,7 @@ lint: venv
 test: lint
 	$(BIN)/python -m pytest -q -n auto --durations=15
 
-# The quick tier while working (about 2 minutes): everything but the tests marked slow (notebooks, clusters,
+# The quick tier while working (about a minute): everything but the tests marked slow (notebooks, clusters,
 # browsers, benchmarks, training runs, the CLI in a subprocess, long fuzzing; pyproject.toml's markers).
 test-fast: lint
 	$(BIN)/python -m pytest -q -n auto -m "not slow"
