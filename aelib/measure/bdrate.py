@@ -271,44 +271,46 @@ def _mean_differences(reference, test, min_overlap: float) -> np.ndarray:
     return result
 
 
+def _batched(arrays, fitted, min_overlap: float, finish, one_row) -> np.ndarray:
+    """The body of :func:`bd_rates` and :func:`bd_qualities`: arrays are (reference rates, reference qualities,
+    test rates, test qualities), one pair of curves per row; fitted turns (log rates, qualities) into the (x, y)
+    of the fit; finish turns the mean differences of the rows integrated together into the result, and
+    one_row gives it for a row with a point to merge or drop."""
+    arrays = [np.atleast_2d(np.asarray(a, np.float64)) for a in arrays]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reference, test = (_rows(*fitted(np.log(arrays[i]), arrays[i + 1])) for i in (0, 2))
+    plain = reference[2] & test[2]
+    result = np.full(len(plain), math.nan)
+    if plain.any():
+        chosen = [tuple(part[plain] for part in curve[:2]) for curve in (reference, test)]
+        result[plain] = finish(_mean_differences(*chosen, min_overlap))
+    for row in np.flatnonzero(~plain):
+        result[row] = one_row(*(a[row] for a in arrays))
+    return result
+
+
 def bd_rates(reference_rates, reference_qualities, test_rates, test_qualities, min_overlap: float = 0.0) -> np.ndarray:
     """:func:`bd_rate` (PCHIP) of many pairs of curves at once, one pair per row of (pairs, points) arrays.
 
     Rows whose points all count and differ in quality are integrated together; the others (a point to merge or
     drop) go through :func:`bd_rate` one by one, so each result equals :func:`bd_rate` of its row.
     """
-    arrays = [
-        np.atleast_2d(np.asarray(a, np.float64))
-        for a in (reference_rates, reference_qualities, test_rates, test_qualities)
-    ]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        reference = _rows(arrays[1], np.log(arrays[0]))
-        test = _rows(arrays[3], np.log(arrays[2]))
-    plain = reference[2] & test[2]
-    result = np.full(len(plain), math.nan)
-    if plain.any():
-        chosen = [tuple(part[plain] for part in curve[:2]) for curve in (reference, test)]
-        result[plain] = 100.0 * np.expm1(_mean_differences(*chosen, min_overlap))
-    for row in np.flatnonzero(~plain):
-        result[row] = bd_rate(*(a[row] for a in arrays), min_overlap=min_overlap)
-    return result
+    return _batched(
+        (reference_rates, reference_qualities, test_rates, test_qualities),
+        lambda log_rates, qualities: (qualities, log_rates),
+        min_overlap,
+        lambda differences: 100.0 * np.expm1(differences),
+        lambda *row: bd_rate(*row, min_overlap=min_overlap),
+    )
 
 
 def bd_qualities(reference_rates, reference_qualities, test_rates, test_qualities) -> np.ndarray:
     """:func:`bd_quality` (PCHIP) of many pairs of curves at once, one pair per row; each equals
     :func:`bd_quality` of its row (rows with points to merge or drop go through it)."""
-    arrays = [
-        np.atleast_2d(np.asarray(a, np.float64))
-        for a in (reference_rates, reference_qualities, test_rates, test_qualities)
-    ]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        reference = _rows(np.log(arrays[0]), arrays[1])
-        test = _rows(np.log(arrays[2]), arrays[3])
-    plain = reference[2] & test[2]
-    result = np.full(len(plain), math.nan)
-    if plain.any():
-        chosen = [tuple(part[plain] for part in curve[:2]) for curve in (reference, test)]
-        result[plain] = _mean_differences(*chosen, 0.0)
-    for row in np.flatnonzero(~plain):
-        result[row] = bd_quality(*(a[row] for a in arrays))
-    return result
+    return _batched(
+        (reference_rates, reference_qualities, test_rates, test_qualities),
+        lambda log_rates, qualities: (log_rates, qualities),
+        0.0,
+        lambda differences: differences,
+        bd_quality,
+    )
